@@ -1,0 +1,301 @@
+//! How a caller describes a failed attempt.
+//!
+//! stormguard does not look at errors; the caller (or a ready-made classifier
+//! in [`crate::classify`]) reduces each failure to three facts: what kind of
+//! failure it was ([`FailureClass`]), whether the request may have been
+//! processed ([`Replay`]), and what the server said about retrying
+//! ([`RetryAfter`]).
+
+use core::fmt;
+use core::time::Duration;
+
+/// What kind of failure an attempt ended with.
+///
+/// The class decides whether a retry can help at all, and lets a policy set
+/// a separate attempt limit per class (for example 5 attempts for timeouts
+/// but 3 for overload).
+///
+/// ```
+/// use stormguard::FailureClass;
+/// assert!(FailureClass::Timeout.is_retryable());
+/// assert!(!FailureClass::Permanent.is_retryable());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// A failure that is likely to go away by itself: a reset connection, a
+    /// 502, gRPC `UNAVAILABLE`.
+    Transient,
+    /// The attempt ran out of time (a client-side timeout, HTTP 408/504,
+    /// gRPC `DEADLINE_EXCEEDED`).
+    Timeout,
+    /// The server is shedding load: HTTP 429/503, gRPC `RESOURCE_EXHAUSTED`.
+    /// Retrying adds load exactly when the server can least afford it, so
+    /// budgets matter most here.
+    Overloaded,
+    /// Retrying cannot help: a bad request, a missing resource, a refused
+    /// credential.
+    Permanent,
+}
+
+impl FailureClass {
+    /// Every class, in declaration order.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::FailureClass::ALL.len(), 4);
+    /// ```
+    pub const ALL: [FailureClass; 4] = [
+        FailureClass::Transient,
+        FailureClass::Timeout,
+        FailureClass::Overloaded,
+        FailureClass::Permanent,
+    ];
+
+    /// Whether a retry of this class can ever help.
+    ///
+    /// ```
+    /// assert!(stormguard::FailureClass::Overloaded.is_retryable());
+    /// ```
+    pub const fn is_retryable(self) -> bool {
+        !matches!(self, FailureClass::Permanent)
+    }
+
+    /// A dense index (0..4), for per-class tables.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::FailureClass::Permanent.index(), 3);
+    /// ```
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The class's name in lower case (`"transient"`, `"timeout"`, …).
+    ///
+    /// ```
+    /// assert_eq!(stormguard::FailureClass::Timeout.as_str(), "timeout");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Transient => "transient",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Overloaded => "overloaded",
+            FailureClass::Permanent => "permanent",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the failed request may have been processed by the server.
+///
+/// This is the fact that decides whether replaying a non-idempotent request
+/// is safe (RFC 9110 §9.2.2: a client may retry a non-idempotent request
+/// automatically only if it knows the request was not applied).
+///
+/// ```
+/// use stormguard::Replay;
+/// assert!(Replay::NotSent.is_safe_for_any_method());
+/// assert!(!Replay::Unknown.is_safe_for_any_method());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Replay {
+    /// The request never left the client (connect refused, DNS failure,
+    /// a local queue that was full).
+    NotSent,
+    /// The server answered that it did nothing (HTTP 429, a gRPC
+    /// `REFUSED_STREAM`, a `GOAWAY` below the stream's id).
+    Rejected,
+    /// The request may have run: a timeout, a connection reset after sending,
+    /// a 500. Only idempotent or keyed methods may be replayed.
+    Unknown,
+}
+
+impl Replay {
+    /// True when replaying the request is safe whatever the method.
+    ///
+    /// ```
+    /// assert!(stormguard::Replay::Rejected.is_safe_for_any_method());
+    /// ```
+    pub const fn is_safe_for_any_method(self) -> bool {
+        !matches!(self, Replay::Unknown)
+    }
+}
+
+/// What a server said about retrying: an HTTP `Retry-After` or a gRPC
+/// `grpc-retry-pushback-ms`.
+///
+/// A [`RetryAfter::Delay`] replaces the computed backoff (capped by the
+/// policy's `max_server_delay`) and restarts the exponential sequence, as in
+/// gRPC proposal A6; it still counts as an attempt and still needs the budget
+/// and the deadline to allow it. [`RetryAfter::Stop`] ends the call with
+/// [`GiveUp::ServerSaidStop`](crate::GiveUp::ServerSaidStop).
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::RetryAfter;
+/// let hint = RetryAfter::Delay(Duration::from_secs(2));
+/// assert_ne!(hint, RetryAfter::Stop);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetryAfter {
+    /// Retry after (about) this long.
+    Delay(Duration),
+    /// Do not retry this call.
+    Stop,
+}
+
+/// A failed attempt, as the caller describes it.
+///
+/// Built with [`Failure::new`] or one of the per-class shortcuts, refined
+/// with `with_*` methods. It is `Copy` and two words long.
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{Failure, FailureClass, Replay, RetryAfter};
+///
+/// let f = Failure::overloaded()
+///     .with_replay(Replay::Rejected)
+///     .with_retry_after(RetryAfter::Delay(Duration::from_secs(1)));
+/// assert_eq!(f.class(), FailureClass::Overloaded);
+/// assert_eq!(f.replay(), Replay::Rejected);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Failure {
+    class: FailureClass,
+    replay: Replay,
+    retry_after: Option<RetryAfter>,
+    already_retried: bool,
+}
+
+impl Failure {
+    /// A failure of `class` with the given replay safety and no server hint.
+    ///
+    /// ```
+    /// use stormguard::{Failure, FailureClass, Replay};
+    /// let f = Failure::new(FailureClass::Transient, Replay::NotSent);
+    /// assert!(f.retry_after().is_none());
+    /// ```
+    pub const fn new(class: FailureClass, replay: Replay) -> Self {
+        Failure {
+            class,
+            replay,
+            retry_after: None,
+            already_retried: false,
+        }
+    }
+
+    /// A [`FailureClass::Transient`] failure that may have run
+    /// ([`Replay::Unknown`]).
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::transient().replay(), stormguard::Replay::Unknown);
+    /// ```
+    pub const fn transient() -> Self {
+        Failure::new(FailureClass::Transient, Replay::Unknown)
+    }
+
+    /// A [`FailureClass::Timeout`] failure that may have run.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::timeout().class(), stormguard::FailureClass::Timeout);
+    /// ```
+    pub const fn timeout() -> Self {
+        Failure::new(FailureClass::Timeout, Replay::Unknown)
+    }
+
+    /// A [`FailureClass::Overloaded`] failure that may have run.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::overloaded().class(), stormguard::FailureClass::Overloaded);
+    /// ```
+    pub const fn overloaded() -> Self {
+        Failure::new(FailureClass::Overloaded, Replay::Unknown)
+    }
+
+    /// A [`FailureClass::Permanent`] failure.
+    ///
+    /// ```
+    /// assert!(!stormguard::Failure::permanent().class().is_retryable());
+    /// ```
+    pub const fn permanent() -> Self {
+        Failure::new(FailureClass::Permanent, Replay::Unknown)
+    }
+
+    /// The same failure with another replay safety.
+    ///
+    /// ```
+    /// use stormguard::{Failure, Replay};
+    /// assert_eq!(Failure::transient().with_replay(Replay::NotSent).replay(), Replay::NotSent);
+    /// ```
+    pub const fn with_replay(mut self, replay: Replay) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// The same failure carrying a server hint.
+    ///
+    /// ```
+    /// use stormguard::{Failure, RetryAfter};
+    /// let f = Failure::overloaded().with_retry_after(RetryAfter::Stop);
+    /// assert_eq!(f.retry_after(), Some(RetryAfter::Stop));
+    /// ```
+    pub const fn with_retry_after(mut self, hint: RetryAfter) -> Self {
+        self.retry_after = Some(hint);
+        self
+    }
+
+    /// The same failure, marked as already retried by a lower layer
+    /// ("retry at one layer"): an upper layer's [`Retry`](crate::Retry)
+    /// gives up on it at once with
+    /// [`GiveUp::NotRetryable`](crate::GiveUp::NotRetryable).
+    ///
+    /// Usually obtained from [`GiveUp::into_failure`](crate::GiveUp::into_failure).
+    ///
+    /// ```
+    /// let f = stormguard::Failure::transient().already_retried();
+    /// assert!(f.is_already_retried());
+    /// ```
+    pub const fn already_retried(mut self) -> Self {
+        self.already_retried = true;
+        self
+    }
+
+    /// The failure's class.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::timeout().class().as_str(), "timeout");
+    /// ```
+    pub const fn class(&self) -> FailureClass {
+        self.class
+    }
+
+    /// Whether the request may have been processed.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::timeout().replay(), stormguard::Replay::Unknown);
+    /// ```
+    pub const fn replay(&self) -> Replay {
+        self.replay
+    }
+
+    /// The server's hint, if any.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Failure::timeout().retry_after(), None);
+    /// ```
+    pub const fn retry_after(&self) -> Option<RetryAfter> {
+        self.retry_after
+    }
+
+    /// Whether a lower layer already retried this failure.
+    ///
+    /// ```
+    /// assert!(!stormguard::Failure::timeout().is_already_retried());
+    /// ```
+    pub const fn is_already_retried(&self) -> bool {
+        self.already_retried
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for stormguard's cross-crate scenario tests.
