@@ -1,13 +1,91 @@
+//! stormguard makes retrying safe.
+//!
+//! For each failed attempt of a call, stormguard decides whether to try again
+//! and when — and refuses when a retry would hurt: when the method is not
+//! idempotent and the first attempt may have run, when the shared retry
+//! budget is spent, when the deadline cannot be met, or when the server said
+//! stop. It is a `no_std`, allocation-free, sans-IO core: it never sleeps,
+//! never reads a clock and never does I/O. The caller passes `now` in and
+//! gets a [`Decision`] out, in the style of smoltcp and quinn-proto.
+//!
+//! # Driving the state machine by hand
+//!
+//! ```
+//! use core::time::Duration;
+//! use stormguard::{Backoff, Decision, Failure, GiveUp, Instant, Jitter, NoBudget, Retry, RetryPolicy};
+//!
+//! let policy = RetryPolicy::builder()
+//!     .max_attempts(5)
+//!     .backoff(Backoff::exponential(Duration::from_millis(100), 2.0).jitter(Jitter::None))
+//!     .deadline(Duration::from_secs(1))
+//!     .build()?;
+//! let mut now = Instant::ZERO; // a fake clock: time is just a value
+//! let mut call = Retry::with_seed(&policy, now, 42);
+//! let mut waits = Vec::new();
+//! let outcome = loop {
+//!     now += Duration::from_millis(100); // the attempt runs 100 ms, then times out
+//!     match call.on_failure(&Failure::timeout(), now, &NoBudget) {
+//!         Decision::Retry { after } => { waits.push(after.as_millis()); now += after; }
+//!         Decision::GiveUp(reason) => break reason,
+//!     }
+//! };
+//! assert_eq!(waits, [100, 200]); // a third retry, at 600 + 400 ms, would miss the deadline
+//! assert_eq!(outcome, GiveUp::DeadlineExceeded);
+//! assert_eq!(call.attempts(), 3);
+//! # Ok::<(), stormguard::ConfigError>(())
+//! ```
+//!
+//! # The parts
+//!
+//! | part | what it does |
+//! |---|---|
+//! | [`Instant`] | time as a value the caller passes in |
+//! | [`Backoff`], [`Jitter`] | delay schedules: constant, linear, exponential; five jitters |
+//! | [`Failure`], [`FailureClass`], [`Replay`], [`RetryAfter`] | how the caller describes a failed attempt |
+//! | [`classify`] | HTTP and gRPC status codes, `Retry-After` and `grpc-retry-pushback-ms` parsers |
+//! | [`Idempotency`] | the gate that refuses to replay a non-idempotent request that may have run |
+//! | [`Budget`], [`NoBudget`] | the limit on retries shared by every call of a client |
+//! | [`RetryPolicy`] | validated, shareable configuration (`const`, usable in a `static`) |
+//! | [`Retry`], [`Decision`], [`GiveUp`] | one logical call's state machine |
+//!
+//! # Features
+//!
+//! - `std` (default): [`Retry::new`] seeds each call's jitter freshly, and
+//!   [`Instant::from_std`] converts from `std::time::Instant`. Firmware turns
+//!   default features off (`default-features = false`) and seeds each call
+//!   with [`Retry::with_seed`]; the crate then builds for targets without a
+//!   heap or atomic compare-and-swap, such as `thumbv6m-none-eabi`.
+//!
+//! Where the seed documents' pseudo-code and the standards differ, stormguard
+//! follows the standard and says so where it matters.
+
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-//! stormguard (skeleton; crate docs come with the state machine)
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
+pub mod budget;
+// TEMP pub mod classify;
+mod config;
 pub mod failure;
+pub mod idempotency;
+pub mod policy;
+pub mod retry;
 pub mod time;
 
+pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
+pub use budget::{Budget, NoBudget, Withdrawal};
+pub use config::{ConfigError, ConfigErrorKind};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
+pub use idempotency::Idempotency;
+pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};
+pub use retry::{Decision, GiveUp, Retry};
 pub use time::Instant;
+
+/// The random generator a [`Retry`] draws its jitter from (re-exported so a
+/// caller need not depend on `fastrand` itself).
+pub use fastrand::Rng;

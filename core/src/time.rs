@@ -244,6 +244,9 @@ mod tests {
 
     #[test]
     fn backwards_clock_gives_zero() {
-        assert_eq!(Instant::from_secs(1) - Instant::from_secs(2), Duration::ZERO);
+        assert_eq!(
+            Instant::from_secs(1) - Instant::from_secs(2),
+            Duration::ZERO
+        );
     }
 }

@@ -1,0 +1,92 @@
+//! The one error type of every builder in the crate.
+
+use core::fmt;
+
+/// An invalid configuration value, naming the field it came from.
+///
+/// Every builder in stormguard (`Backoff`, `RetryPolicy`, and later the
+/// budgets and the breaker) validates each value and returns this error
+/// instead of panicking or silently clamping. Its `Display` is the message
+/// the Python bindings raise as `ValueError`.
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{Backoff, ConfigErrorKind};
+///
+/// let err = Backoff::exponential(Duration::from_millis(100), f64::NAN)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "backoff.factor");
+/// assert_eq!(err.kind(), ConfigErrorKind::NotFinite);
+/// assert_eq!(err.to_string(), "invalid backoff.factor: must be a finite number");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    kind: ConfigErrorKind,
+}
+
+/// What is wrong with a configuration value.
+///
+/// ```
+/// use stormguard::{ConfigError, ConfigErrorKind};
+/// let e = ConfigError::new("max_attempts", ConfigErrorKind::Zero);
+/// assert_eq!(e.to_string(), "invalid max_attempts: must not be zero");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The value must not be zero.
+    Zero,
+    /// The value is NaN or infinite.
+    NotFinite,
+    /// The value is outside the allowed range; the text says what is allowed
+    /// (for example `"at least 1"` or `"at least backoff.base"`).
+    OutOfRange(&'static str),
+}
+
+impl ConfigError {
+    /// An error for `field`.
+    ///
+    /// ```
+    /// use stormguard::{ConfigError, ConfigErrorKind};
+    /// let e = ConfigError::new("ttl", ConfigErrorKind::OutOfRange("between 1 s and 60 s"));
+    /// assert_eq!(e.to_string(), "invalid ttl: must be between 1 s and 60 s");
+    /// ```
+    pub const fn new(field: &'static str, kind: ConfigErrorKind) -> Self {
+        ConfigError { field, kind }
+    }
+
+    /// The field's name, dotted for nested builders (`"backoff.factor"`).
+    ///
+    /// ```
+    /// # use stormguard::{ConfigError, ConfigErrorKind};
+    /// assert_eq!(ConfigError::new("x", ConfigErrorKind::Zero).field(), "x");
+    /// ```
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it.
+    ///
+    /// ```
+    /// # use stormguard::{ConfigError, ConfigErrorKind};
+    /// assert_eq!(ConfigError::new("x", ConfigErrorKind::Zero).kind(), ConfigErrorKind::Zero);
+    /// ```
+    pub const fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: ", self.field)?;
+        match self.kind {
+            ConfigErrorKind::Zero => f.write_str("must not be zero"),
+            ConfigErrorKind::NotFinite => f.write_str("must be a finite number"),
+            ConfigErrorKind::OutOfRange(expected) => write!(f, "must be {expected}"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
