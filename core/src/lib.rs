@@ -68,20 +68,25 @@
 extern crate std;
 
 pub mod backoff;
+pub mod breaker;
 pub mod budget;
 // TEMP pub mod classify;
 mod config;
 pub mod failure;
 pub mod idempotency;
+pub mod metrics;
 pub mod policy;
 pub mod retry;
+mod sync;
 pub mod time;
 
 pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
-pub use budget::{Budget, NoBudget, Withdrawal};
+pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit};
+pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
 pub use config::{ConfigError, ConfigErrorKind};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
 pub use idempotency::Idempotency;
+pub use metrics::{GiveUpCounts, Metrics, MetricsSnapshot};
 pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Decision, GiveUp, Retry};
 pub use time::Instant;

@@ -6,6 +6,7 @@ use crate::backoff::{Backoff, BackoffBuilder, Jitter};
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::failure::FailureClass;
 use crate::idempotency::Idempotency;
+use crate::metrics::Metrics;
 
 /// In which order [`Retry::on_failure`](crate::Retry::on_failure) applies its
 /// gates.
@@ -65,6 +66,25 @@ pub struct RetryPolicy {
     max_server_delay: Duration,
     idempotency: Idempotency,
     order: DecisionOrder,
+    metrics: Option<MetricsRef>,
+}
+
+/// A metrics sink compared and hashed by address, so a policy stays `Eq`.
+#[derive(Clone, Copy, Debug)]
+struct MetricsRef(&'static Metrics);
+
+impl PartialEq for MetricsRef {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for MetricsRef {}
+
+impl core::hash::Hash for MetricsRef {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        core::ptr::hash(self.0, state)
+    }
 }
 
 /// The unvalidated settings of a [`RetryPolicy`].
@@ -85,6 +105,7 @@ pub struct RetryPolicyBuilder {
     max_server_delay: Duration,
     idempotency: Idempotency,
     order: DecisionOrder,
+    metrics: Option<MetricsRef>,
 }
 
 const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -113,6 +134,7 @@ impl RetryPolicy {
             max_server_delay: DEFAULT_MAX_SERVER_DELAY,
             idempotency: Idempotency::Idempotent,
             order: DecisionOrder::Standard,
+            metrics: None,
         }
     }
 
@@ -284,6 +306,18 @@ impl RetryPolicy {
     pub const fn decision_order(&self) -> DecisionOrder {
         self.order
     }
+
+    /// The counters every call made with this policy updates, if any.
+    ///
+    /// ```
+    /// assert!(stormguard::RetryPolicy::default().metrics().is_none());
+    /// ```
+    pub const fn metrics(&self) -> Option<&'static Metrics> {
+        match self.metrics {
+            Some(MetricsRef(metrics)) => Some(metrics),
+            None => None,
+        }
+    }
 }
 
 impl Default for RetryPolicy {
@@ -405,6 +439,19 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Counts every call made with the policy in `metrics`.
+    ///
+    /// ```
+    /// static METRICS: stormguard::Metrics = stormguard::Metrics::new();
+    /// let p = stormguard::RetryPolicy::builder().metrics(&METRICS).build()?;
+    /// assert!(p.metrics().is_some());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn metrics(mut self, metrics: &'static Metrics) -> Self {
+        self.metrics = Some(MetricsRef(metrics));
+        self
+    }
+
     /// Validates every setting.
     ///
     /// # Errors
@@ -460,6 +507,7 @@ impl RetryPolicyBuilder {
             max_server_delay: self.max_server_delay,
             idempotency: self.idempotency,
             order: self.order,
+            metrics: self.metrics,
         })
     }
 }

@@ -81,6 +81,30 @@ pub enum GiveUp {
 }
 
 impl GiveUp {
+    /// Every reason, in declaration order.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::GiveUp::ALL.len(), 7);
+    /// ```
+    pub const ALL: [GiveUp; 7] = [
+        GiveUp::NotRetryable,
+        GiveUp::AttemptsExhausted,
+        GiveUp::BudgetExhausted,
+        GiveUp::DeadlineExceeded,
+        GiveUp::UnsafeToReplay,
+        GiveUp::ServerSaidStop,
+        GiveUp::CircuitOpen,
+    ];
+
+    /// A dense index (0..7), for per-reason tables.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::GiveUp::CircuitOpen.index(), 6);
+    /// ```
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The reason in lower-case words (`"attempts exhausted"`, …), the text
     /// the Python bindings put in their exception note.
     ///
@@ -312,6 +336,40 @@ impl<'p> Retry<'p> {
         budget: &B,
     ) -> Decision {
         self.count_attempt(now, budget);
+        let decision = self.decide(failure, now, budget);
+        if let Some(metrics) = self.policy.metrics() {
+            match decision {
+                Decision::Retry { .. } => metrics.retry(),
+                Decision::GiveUp(reason) => metrics.give_up(reason),
+            }
+        }
+        decision
+    }
+
+    /// Reports that the circuit breaker refused the next attempt; the call
+    /// gives up with [`GiveUp::CircuitOpen`] (counted in the policy's
+    /// metrics). Failing fast is the point of an open breaker: waiting for
+    /// it to half-open would hold the caller for the whole recovery timeout.
+    ///
+    /// ```
+    /// use stormguard::{Decision, GiveUp, Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 1);
+    /// assert_eq!(call.on_circuit_open(), Decision::GiveUp(GiveUp::CircuitOpen));
+    /// ```
+    pub fn on_circuit_open(&mut self) -> Decision {
+        if let Some(metrics) = self.policy.metrics() {
+            metrics.give_up(GiveUp::CircuitOpen);
+        }
+        Decision::GiveUp(GiveUp::CircuitOpen)
+    }
+
+    fn decide<B: Budget + ?Sized>(
+        &mut self,
+        failure: &Failure,
+        now: Instant,
+        budget: &B,
+    ) -> Decision {
         let server_stop = matches!(failure.retry_after(), Some(RetryAfter::Stop));
         if server_stop && self.policy.decision_order() == DecisionOrder::Grpc {
             budget.on_failure(failure, now);
@@ -378,6 +436,9 @@ impl<'p> Retry<'p> {
     /// ```
     pub fn on_success<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
         self.count_attempt(now, budget);
+        if let Some(metrics) = self.policy.metrics() {
+            metrics.success();
+        }
         budget.on_success(self.last_withdrawal.take(), now);
     }
 
@@ -386,6 +447,9 @@ impl<'p> Retry<'p> {
             budget.on_request(now);
         }
         self.attempts = self.attempts.saturating_add(1);
+        if let Some(metrics) = self.policy.metrics() {
+            metrics.attempt();
+        }
     }
 
     fn attempts_exhausted(&mut self, class: FailureClass) -> bool {

@@ -1,0 +1,984 @@
+//! A lock-free circuit breaker whose half-open state admits exactly the
+//! configured number of probes.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::config::{ConfigError, ConfigErrorKind};
+use crate::metrics::Metrics;
+use crate::sync::{const_unless_loom, transition_u64, AtomicU64, Ordering};
+use crate::time::{duration_to_nanos, Instant};
+
+/// The breaker's state.
+///
+/// ```
+/// use stormguard::{BreakerState, CircuitBreaker};
+/// assert_eq!(CircuitBreaker::default().state(), BreakerState::Closed);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BreakerState {
+    /// Calls go through; failures are counted.
+    Closed,
+    /// Calls are refused at once until the recovery timeout has passed.
+    Open,
+    /// A limited number of probe calls test whether the service recovered.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// `"closed"`, `"open"` or `"half_open"`.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::BreakerState::HalfOpen.as_str(), "half_open");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl fmt::Display for BreakerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: the breaker is open (or half-open with every probe slot
+/// taken). Try again in `retry_in` at the earliest.
+///
+/// ```
+/// use core::time::Duration;
+/// let open = stormguard::Open { retry_in: Duration::from_secs(3) };
+/// assert_eq!(open.to_string(), "circuit open; retry in 3000 ms");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Open {
+    /// When a call might next be let through (an upper bound when a probe
+    /// is in flight: a successful probe closes the breaker sooner).
+    pub retry_in: Duration,
+}
+
+impl fmt::Display for Open {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit open; retry in {} ms", self.retry_in.as_millis())
+    }
+}
+
+impl core::error::Error for Open {}
+
+/// Stops calls to a service that is down, and lets a few probes test its
+/// recovery.
+///
+/// - **Closed → Open** after `failure_threshold` consecutive failures, or
+///   when the failure rate over a count window reaches `failure_rate` after
+///   at least `min_calls` calls (the window is tumbling: it restarts every
+///   `window` calls).
+/// - **Open → HalfOpen** once `recovery_timeout` has passed, on the next
+///   [`try_acquire`](CircuitBreaker::try_acquire).
+/// - **HalfOpen** admits exactly `half_open_probes` callers (default 1),
+///   however many race for it; every other caller is refused at once with
+///   [`Open`]. All probes succeeding → **Closed**; any probe failing →
+///   **Open** with a fresh timeout.
+///
+/// Two things hand-rolled breakers get wrong are handled here. A probe whose
+/// [`Permit`] is dropped without a verdict gives its slot back, and a probe
+/// that never reports at all (its task hung, its permit was leaked) lets a
+/// new probe round start after `probe_timeout` (default: the recovery
+/// timeout, as Polly does) — the breaker never wedges in half-open. And
+/// every state carries a generation number that each permit remembers: the
+/// verdict of a permit from an earlier round (a slow call that started
+/// before the breaker opened) changes nothing.
+///
+/// # Lock-freedom
+/// The state, generation and counters are one `AtomicU64`, changed only by
+/// compare-and-swap; the open/probe deadline is a second word tagged with
+/// the generation it belongs to. Nothing locks, allocates or reads a clock.
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{BreakerState, CircuitBreaker, Instant};
+///
+/// let breaker = CircuitBreaker::new(2, Duration::from_secs(5))?;
+/// let t = Instant::from_secs(100);
+/// for _ in 0..2 {
+///     breaker.try_acquire(t).unwrap().failure(t);
+/// }
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// let refused = breaker.try_acquire(t + Duration::from_secs(1)).unwrap_err();
+/// assert_eq!(refused.retry_in, Duration::from_secs(4));
+///
+/// let later = t + Duration::from_secs(5);
+/// let probe = breaker.try_acquire(later).unwrap(); // the one probe
+/// assert!(breaker.try_acquire(later).is_err()); // everyone else: refused
+/// probe.success(later);
+/// assert_eq!(breaker.state(), BreakerState::Closed);
+/// # Ok::<(), stormguard::ConfigError>(())
+/// ```
+pub struct CircuitBreaker {
+    state: AtomicU64,
+    deadline: AtomicU64,
+    failure_threshold: u16,
+    rate_permille: u16,
+    window: u16,
+    min_calls: u16,
+    half_open_probes: u16,
+    recovery_nanos: u64,
+    probe_nanos: u64,
+    metrics: Option<&'static Metrics>,
+}
+
+/// The unvalidated settings of a [`CircuitBreaker`].
+///
+/// ```
+/// use core::time::Duration;
+/// let breaker = stormguard::CircuitBreaker::builder()
+///     .failure_threshold(3)
+///     .recovery_timeout(Duration::from_secs(10))
+///     .half_open_probes(2)
+///     .build()?;
+/// assert_eq!(breaker.half_open_probes(), 2);
+/// # Ok::<(), stormguard::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a builder does nothing until `build()`"]
+pub struct CircuitBreakerBuilder {
+    failure_threshold: u32,
+    failure_rate: Option<(f64, u32, u32)>,
+    recovery_timeout: Duration,
+    half_open_probes: u32,
+    probe_timeout: Option<Duration>,
+    metrics: Option<&'static Metrics>,
+}
+
+// The state word. Phase in the top 2 bits, generation in the next 14; the
+// low 48 bits depend on the phase:
+//   Closed:   consecutive failures (16) | calls in window (16) | failures in window (16)
+//   HalfOpen: probes admitted (16) | probes succeeded (16)
+//   Open:     nothing
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const GEN_BITS: u32 = 14;
+const GEN_MASK: u16 = (1 << GEN_BITS) - 1;
+const FIELD: u64 = 0xFFFF;
+// The deadline word: generation (16) | milliseconds (48).
+const MS_MASK: u64 = (1 << 48) - 1;
+const NANOS_PER_MS: u64 = 1_000_000;
+
+const fn phase(word: u64) -> u64 {
+    word >> 62
+}
+
+const fn generation(word: u64) -> u16 {
+    ((word >> 48) as u16) & GEN_MASK
+}
+
+const fn next_generation(gen: u16) -> u16 {
+    gen.wrapping_add(1) & GEN_MASK
+}
+
+const fn field(word: u64, index: u32) -> u16 {
+    ((word >> (16 * index)) & FIELD) as u16
+}
+
+const fn word(phase: u64, gen: u16, high: u16, mid: u16, low: u16) -> u64 {
+    (phase << 62) | ((gen as u64) << 48) | ((high as u64) << 32) | ((mid as u64) << 16) | low as u64
+}
+
+/// `now + timeout`, rounded up to whole milliseconds, saturating at 48 bits.
+const fn deadline_ms(now: Instant, timeout_nanos: u64) -> u64 {
+    let nanos = now.as_nanos().saturating_add(timeout_nanos);
+    let ms = nanos / NANOS_PER_MS + (nanos % NANOS_PER_MS != 0) as u64;
+    if ms > MS_MASK {
+        MS_MASK
+    } else {
+        ms
+    }
+}
+
+/// What a verdict did to the state.
+enum Effect {
+    None,
+    Opened(u16),
+    Closed,
+}
+
+/// Whether `a` is `b` or a later generation (14-bit wrapping order).
+const fn not_older(a: u16, b: u16) -> bool {
+    (a.wrapping_sub(b) & GEN_MASK) < (1 << (GEN_BITS - 1))
+}
+
+impl CircuitBreaker {
+    /// A builder with the defaults: open after 5 consecutive failures, no
+    /// failure-rate rule, recover after 30 s (the seed's numbers), one
+    /// half-open probe, a probe timeout equal to the recovery timeout.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::builder().build()?;
+    /// assert_eq!(b.failure_threshold(), 5);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn builder() -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder {
+            failure_threshold: 5,
+            failure_rate: None,
+            recovery_timeout: Duration::from_secs(30),
+            half_open_probes: 1,
+            probe_timeout: None,
+            metrics: None,
+        }
+    }
+
+    const_unless_loom! {
+        /// Opens after `failure_threshold` consecutive failures; half-opens
+        /// after `recovery_timeout`; one probe.
+        ///
+        /// # Errors
+        /// See [`CircuitBreakerBuilder::build`].
+        ///
+        /// ```
+        /// use core::time::Duration;
+        /// let err = stormguard::CircuitBreaker::new(0, Duration::from_secs(1)).unwrap_err();
+        /// assert_eq!(err.field(), "failure_threshold");
+        /// ```
+        pub const fn new(failure_threshold: u32, recovery_timeout: Duration) -> Result<CircuitBreaker, ConfigError> {
+            CircuitBreaker::builder()
+                .failure_threshold(failure_threshold)
+                .recovery_timeout(recovery_timeout)
+                .build()
+        }
+    }
+
+    /// resilience4j's defaults: open when ≥ 50 % of the last 100 calls
+    /// failed (after at least 100 calls), stay open 60 s, then 10 probes.
+    /// (Consecutive failures alone never open it.)
+    ///
+    /// ```
+    /// assert_eq!(stormguard::CircuitBreaker::resilience4j().half_open_probes(), 10);
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn resilience4j() -> CircuitBreaker {
+        match CircuitBreaker::builder()
+            .failure_threshold(u16::MAX as u32)
+            .failure_rate(0.5, 100, 100)
+            .recovery_timeout(Duration::from_secs(60))
+            .half_open_probes(10)
+            .build()
+        {
+            Ok(breaker) => breaker,
+            Err(_) => panic!("resilience4j defaults are valid"),
+        }
+    }
+
+    /// Asks to make a call at `now`.
+    ///
+    /// Closed: a permit. Open: refused until the recovery timeout has
+    /// passed; the first caller after it becomes the probe (the breaker
+    /// turns half-open). Half-open: a probe permit while probe slots are
+    /// free, otherwise refused. Report the call's outcome on the permit.
+    /// Calling with a `now` earlier than a previous one only makes the
+    /// breaker stay open longer; it never panics.
+    ///
+    /// # Errors
+    /// [`Open`] with the time until a call might be let through.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// let breaker = stormguard::CircuitBreaker::new(1, Duration::from_secs(1))?;
+    /// let permit = breaker.try_acquire(stormguard::Instant::ZERO).unwrap();
+    /// permit.success(stormguard::Instant::ZERO);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn try_acquire(&self, now: Instant) -> Result<Permit<'_>, Open> {
+        let limit = self.half_open_probes;
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            let gen = generation(current);
+            let (next, started_round) = match phase(current) {
+                CLOSED => return Ok(Permit::new(self, gen, false)),
+                OPEN => match self.deadline_of(gen, now) {
+                    Some(Duration::ZERO) => (word(HALF_OPEN, next_generation(gen), 0, 1, 0), true),
+                    Some(left) => return Err(self.refuse(left)),
+                    None => return Err(self.refuse(Duration::from_nanos(self.recovery_nanos))),
+                },
+                _ => {
+                    let (admitted, succeeded) = (field(current, 1), field(current, 0));
+                    if admitted < limit {
+                        (word(HALF_OPEN, gen, 0, admitted + 1, succeeded), false)
+                    } else {
+                        match self.deadline_of(gen, now) {
+                            // Every slot is taken and the probes are overdue:
+                            // a new round, fencing the lost probes out.
+                            Some(Duration::ZERO) => {
+                                (word(HALF_OPEN, next_generation(gen), 0, 1, 0), true)
+                            }
+                            Some(left) => return Err(self.refuse(left)),
+                            None => return Err(self.refuse(Duration::from_nanos(self.probe_nanos))),
+                        }
+                    }
+                }
+            };
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let gen = generation(next);
+                    if started_round {
+                        self.set_deadline(gen, now, self.probe_nanos);
+                        if let Some(m) = self.metrics {
+                            m.breaker_half_opened();
+                        }
+                    }
+                    return Ok(Permit::new(self, gen, true));
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The time left before the deadline of generation `gen`: `Some(ZERO)`
+    /// once it has passed, `None` while the deadline word still belongs to
+    /// an older generation (the transition that set `gen` has not stored
+    /// its deadline yet).
+    fn deadline_of(&self, gen: u16, now: Instant) -> Option<Duration> {
+        let stored = self.deadline.load(Ordering::Acquire);
+        if (stored >> 48) as u16 != gen {
+            return None;
+        }
+        let until_nanos = (stored & MS_MASK) as u128 * NANOS_PER_MS as u128;
+        let left = until_nanos.saturating_sub(now.as_nanos() as u128);
+        Some(Duration::from_nanos(left.min(u64::MAX as u128) as u64))
+    }
+
+    /// Stores generation `gen`'s deadline, unless a newer generation's is
+    /// already there (a slow writer must not overwrite a fresher state's
+    /// deadline, or the breaker could wedge).
+    fn set_deadline(&self, gen: u16, now: Instant, timeout_nanos: u64) {
+        let value = ((gen as u64) << 48) | deadline_ms(now, timeout_nanos);
+        let _ = transition_u64(&self.deadline, |stored| {
+            if not_older(gen, (stored >> 48) as u16) {
+                Ok(((), value))
+            } else {
+                Err(())
+            }
+        });
+    }
+
+    fn refuse(&self, retry_in: Duration) -> Open {
+        if let Some(m) = self.metrics {
+            m.breaker_rejected();
+        }
+        Open { retry_in }
+    }
+
+    fn open(&self, gen: u16, now: Instant) {
+        self.set_deadline(gen, now, self.recovery_nanos);
+        if let Some(m) = self.metrics {
+            m.breaker_opened();
+        }
+    }
+
+    /// A verdict from a permit of generation `gen`.
+    fn record(&self, gen: u16, probe: bool, success: bool, now: Instant) {
+        let effect = transition_u64(&self.state, |current| {
+            if generation(current) != gen {
+                return Err(()); // a stale permit: fenced out
+            }
+            match (phase(current), probe) {
+                (CLOSED, false) => Ok(self.closed_verdict(current, gen, success)),
+                (HALF_OPEN, true) if success => {
+                    let succeeded = field(current, 0) + 1;
+                    if succeeded >= self.half_open_probes {
+                        Ok((Effect::Closed, word(CLOSED, next_generation(gen), 0, 0, 0)))
+                    } else {
+                        Ok((
+                            Effect::None,
+                            word(HALF_OPEN, gen, 0, field(current, 1), succeeded),
+                        ))
+                    }
+                }
+                (HALF_OPEN, true) => {
+                    let gen = next_generation(gen);
+                    Ok((Effect::Opened(gen), word(OPEN, gen, 0, 0, 0)))
+                }
+                _ => Err(()),
+            }
+        });
+        match effect {
+            Ok(Effect::Opened(gen)) => self.open(gen, now),
+            Ok(Effect::Closed) => {
+                if let Some(m) = self.metrics {
+                    m.breaker_closed();
+                }
+            }
+            Ok(Effect::None) | Err(()) => {}
+        }
+    }
+
+    /// A verdict in the closed state: count it, and open when a threshold
+    /// is reached.
+    fn closed_verdict(&self, current: u64, gen: u16, success: bool) -> (Effect, u64) {
+        let consecutive = if success {
+            0
+        } else {
+            field(current, 2).saturating_add(1)
+        };
+        let calls = field(current, 1) + 1;
+        let failures = field(current, 0) + !success as u16;
+        let too_many_in_a_row = consecutive >= self.failure_threshold;
+        let rate_reached = self.rate_permille > 0
+            && calls >= self.min_calls
+            && failures as u32 * 1000 >= self.rate_permille as u32 * calls as u32;
+        if !success && (too_many_in_a_row || rate_reached) {
+            let gen = next_generation(gen);
+            return (Effect::Opened(gen), word(OPEN, gen, 0, 0, 0));
+        }
+        // The count window is tumbling: it restarts when full.
+        let (calls, failures) = if calls >= self.window {
+            (0, 0)
+        } else {
+            (calls, failures)
+        };
+        (
+            Effect::None,
+            word(CLOSED, gen, consecutive, calls, failures),
+        )
+    }
+
+    /// A probe permit dropped without a verdict gives its slot back.
+    fn release(&self, gen: u16) {
+        let _ = transition_u64(&self.state, |current| {
+            let admitted = field(current, 1);
+            if phase(current) == HALF_OPEN
+                && generation(current) == gen
+                && admitted > field(current, 0)
+            {
+                Ok(((), word(HALF_OPEN, gen, 0, admitted - 1, field(current, 0))))
+            } else {
+                Err(())
+            }
+        });
+    }
+
+    /// The state now (an open breaker whose timeout has passed reads as
+    /// open until a caller turns it half-open).
+    ///
+    /// ```
+    /// assert_eq!(stormguard::CircuitBreaker::default().state().as_str(), "closed");
+    /// ```
+    pub fn state(&self) -> BreakerState {
+        match phase(self.state.load(Ordering::Acquire)) {
+            CLOSED => BreakerState::Closed,
+            OPEN => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Consecutive failures that open the breaker.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::CircuitBreaker::default().failure_threshold(), 5);
+    /// ```
+    pub const fn failure_threshold(&self) -> u32 {
+        self.failure_threshold as u32
+    }
+
+    /// Probes admitted in half-open.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::CircuitBreaker::default().half_open_probes(), 1);
+    /// ```
+    pub const fn half_open_probes(&self) -> u32 {
+        self.half_open_probes as u32
+    }
+
+    /// How long the breaker stays open.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// assert_eq!(stormguard::CircuitBreaker::default().recovery_timeout(), Duration::from_secs(30));
+    /// ```
+    pub const fn recovery_timeout(&self) -> Duration {
+        Duration::from_nanos(self.recovery_nanos)
+    }
+}
+
+impl Default for CircuitBreaker {
+    /// The [`CircuitBreaker::builder`] defaults.
+    fn default() -> Self {
+        match CircuitBreaker::builder().build() {
+            Ok(breaker) => breaker,
+            Err(_) => unreachable!(),
+        }
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("state", &self.state())
+            .field("failure_threshold", &self.failure_threshold)
+            .field("recovery_timeout", &self.recovery_timeout())
+            .field("half_open_probes", &self.half_open_probes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CircuitBreakerBuilder {
+    /// Consecutive failures that open the breaker, in 1..=65535.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::builder().failure_threshold(3).build()?;
+    /// assert_eq!(b.failure_threshold(), 3);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn failure_threshold(mut self, failures: u32) -> Self {
+        self.failure_threshold = failures;
+        self
+    }
+
+    /// Also open when at least `rate` (in (0, 1]) of the calls in a count
+    /// window of `window` calls failed, once `min_calls` calls were seen.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::builder().failure_rate(0.5, 20, 10).build();
+    /// assert!(b.is_ok());
+    /// ```
+    pub const fn failure_rate(mut self, rate: f64, window: u32, min_calls: u32) -> Self {
+        self.failure_rate = Some((rate, window, min_calls));
+        self
+    }
+
+    /// How long the breaker stays open before letting a probe through.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// let b = stormguard::CircuitBreaker::builder().recovery_timeout(Duration::from_secs(5)).build()?;
+    /// assert_eq!(b.recovery_timeout(), Duration::from_secs(5));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.recovery_timeout = timeout;
+        self
+    }
+
+    /// How many probes half-open admits, in 1..=1000 (all must succeed to
+    /// close).
+    ///
+    /// ```
+    /// let err = stormguard::CircuitBreaker::builder().half_open_probes(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "half_open_probes");
+    /// ```
+    pub const fn half_open_probes(mut self, probes: u32) -> Self {
+        self.half_open_probes = probes;
+        self
+    }
+
+    /// How long probes may stay silent before a new probe round starts
+    /// (default: the recovery timeout).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// let b = stormguard::CircuitBreaker::builder().probe_timeout(Duration::from_secs(2)).build();
+    /// assert!(b.is_ok());
+    /// ```
+    pub const fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = Some(timeout);
+        self
+    }
+
+    /// Counts transitions and refusals in `metrics`.
+    ///
+    /// ```
+    /// static M: stormguard::Metrics = stormguard::Metrics::new();
+    /// let b = stormguard::CircuitBreaker::builder().metrics(&M).build();
+    /// assert!(b.is_ok());
+    /// ```
+    pub const fn metrics(mut self, metrics: &'static Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    const_unless_loom! {
+        /// Validates the settings.
+        ///
+        /// # Errors
+        /// `failure_threshold` outside 1..=65535; `failure_rate` not in
+        /// (0, 1], or its window outside 1..=65535, or `min_calls` outside
+        /// 1..=window; `recovery_timeout` or `probe_timeout` zero;
+        /// `half_open_probes` outside 1..=1000.
+        ///
+        /// ```
+        /// let err = stormguard::CircuitBreaker::builder().failure_rate(1.5, 10, 10).build().unwrap_err();
+        /// assert_eq!(err.field(), "failure_rate");
+        /// ```
+        pub const fn build(self) -> Result<CircuitBreaker, ConfigError> {
+            if self.failure_threshold == 0 {
+                return Err(ConfigError::new("failure_threshold", ConfigErrorKind::Zero));
+            }
+            if self.failure_threshold > u16::MAX as u32 {
+                return Err(ConfigError::new("failure_threshold", ConfigErrorKind::OutOfRange("at most 65535")));
+            }
+            let (rate_permille, window, min_calls) = match self.failure_rate {
+                None => (0, u16::MAX, u16::MAX),
+                Some((rate, window, min_calls)) => {
+                    if !rate.is_finite() {
+                        return Err(ConfigError::new("failure_rate", ConfigErrorKind::NotFinite));
+                    }
+                    if rate <= 0.0 || rate > 1.0 {
+                        return Err(ConfigError::new("failure_rate", ConfigErrorKind::OutOfRange("in (0, 1]")));
+                    }
+                    if window == 0 || window > u16::MAX as u32 {
+                        return Err(ConfigError::new("failure_rate.window", ConfigErrorKind::OutOfRange("between 1 and 65535")));
+                    }
+                    if min_calls == 0 || min_calls > window {
+                        return Err(ConfigError::new("failure_rate.min_calls", ConfigErrorKind::OutOfRange("between 1 and the window")));
+                    }
+                    // At least 1 per mille, so a tiny rate is not "off".
+                    let permille = (rate * 1000.0 + 1e-6) as u16;
+                    (if permille == 0 { 1 } else { permille }, window as u16, min_calls as u16)
+                }
+            };
+            if self.recovery_timeout.is_zero() {
+                return Err(ConfigError::new("recovery_timeout", ConfigErrorKind::Zero));
+            }
+            if self.half_open_probes == 0 || self.half_open_probes > 1000 {
+                return Err(ConfigError::new("half_open_probes", ConfigErrorKind::OutOfRange("between 1 and 1000")));
+            }
+            let recovery_nanos = duration_to_nanos(self.recovery_timeout);
+            let probe_nanos = match self.probe_timeout {
+                Some(timeout) if timeout.is_zero() => {
+                    return Err(ConfigError::new("probe_timeout", ConfigErrorKind::Zero));
+                }
+                Some(timeout) => duration_to_nanos(timeout),
+                None => recovery_nanos,
+            };
+            Ok(CircuitBreaker {
+                state: AtomicU64::new(word(CLOSED, 0, 0, 0, 0)),
+                deadline: AtomicU64::new(0),
+                failure_threshold: self.failure_threshold as u16,
+                rate_permille,
+                window,
+                min_calls,
+                half_open_probes: self.half_open_probes as u16,
+                recovery_nanos,
+                probe_nanos,
+                metrics: self.metrics,
+            })
+        }
+    }
+}
+
+/// Permission to make one call; report how it went.
+///
+/// [`success`](Permit::success) and [`failure`](Permit::failure) consume the
+/// permit, so a call reports once. A permit dropped without a verdict (the
+/// call was cancelled) changes nothing — except that a probe's slot is given
+/// back so another caller can probe. Verdicts of permits from an earlier
+/// breaker generation are ignored.
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{BreakerState, CircuitBreaker, Instant};
+/// let breaker = CircuitBreaker::new(1, Duration::from_secs(1))?;
+/// let slow = breaker.try_acquire(Instant::ZERO).unwrap(); // started while closed
+/// breaker.try_acquire(Instant::ZERO).unwrap().failure(Instant::ZERO); // opens it
+/// slow.success(Instant::ZERO); // a stale verdict: does not close it
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// # Ok::<(), stormguard::ConfigError>(())
+/// ```
+#[must_use = "report the call's outcome with `success` or `failure`"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    generation: u16,
+    probe: bool,
+    reported: bool,
+}
+
+impl<'a> Permit<'a> {
+    fn new(breaker: &'a CircuitBreaker, generation: u16, probe: bool) -> Self {
+        Permit {
+            breaker,
+            generation,
+            probe,
+            reported: false,
+        }
+    }
+
+    /// Whether this call is a half-open probe.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::default();
+    /// assert!(!b.try_acquire(stormguard::Instant::ZERO).unwrap().is_probe());
+    /// ```
+    pub const fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The call succeeded.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::default();
+    /// b.try_acquire(stormguard::Instant::ZERO).unwrap().success(stormguard::Instant::ZERO);
+    /// ```
+    pub fn success(mut self, now: Instant) {
+        self.reported = true;
+        self.breaker.record(self.generation, self.probe, true, now);
+    }
+
+    /// The call failed in a way that counts against the service (report
+    /// client errors such as a 400 as `success`, or drop the permit: the
+    /// service answered).
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::default();
+    /// b.try_acquire(stormguard::Instant::ZERO).unwrap().failure(stormguard::Instant::ZERO);
+    /// ```
+    pub fn failure(mut self, now: Instant) {
+        self.reported = true;
+        self.breaker.record(self.generation, self.probe, false, now);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.reported && self.probe {
+            self.breaker.release(self.generation);
+        }
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("generation", &self.generation)
+            .field("probe", &self.probe)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn at(s: u64) -> Instant {
+        Instant::from_secs(s)
+    }
+
+    fn fail(b: &CircuitBreaker, now: Instant) {
+        b.try_acquire(now).unwrap().failure(now);
+    }
+
+    #[test]
+    fn opens_on_consecutive_failures_only() {
+        let b = CircuitBreaker::new(3, 10 * SEC).unwrap();
+        fail(&b, at(0));
+        fail(&b, at(0));
+        b.try_acquire(at(0)).unwrap().success(at(0)); // resets the run
+        fail(&b, at(0));
+        fail(&b, at(0));
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail(&b, at(0));
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn opens_on_failure_rate_after_min_calls() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1000)
+            .failure_rate(0.5, 10, 4)
+            .build()
+            .unwrap();
+        let now = at(0);
+        // S F S F: 50 % after 4 calls → open on the 4th.
+        b.try_acquire(now).unwrap().success(now);
+        fail(&b, now);
+        b.try_acquire(now).unwrap().success(now);
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail(&b, now);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn rate_window_is_tumbling() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1000)
+            .failure_rate(0.5, 4, 4)
+            .build()
+            .unwrap();
+        let now = at(0);
+        // A full window of 1 failure in 4 (25 %): the window restarts.
+        fail(&b, now);
+        for _ in 0..3 {
+            b.try_acquire(now).unwrap().success(now);
+        }
+        // The next window: S S F F reaches 50 % at its 4th call.
+        b.try_acquire(now).unwrap().success(now);
+        b.try_acquire(now).unwrap().success(now);
+        fail(&b, now);
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail(&b, now);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn full_cycle_with_retry_in() {
+        let b = CircuitBreaker::new(1, 10 * SEC).unwrap();
+        fail(&b, at(100));
+        assert_eq!(b.try_acquire(at(103)).unwrap_err().retry_in, 7 * SEC);
+        // A clock that went backwards: refused, a longer wait, no panic.
+        assert_eq!(b.try_acquire(at(50)).unwrap_err().retry_in, 60 * SEC);
+        let probe = b.try_acquire(at(110)).unwrap();
+        assert!(probe.is_probe());
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        // The others are refused with the time until the probe is overdue.
+        assert_eq!(b.try_acquire(at(112)).unwrap_err().retry_in, 8 * SEC);
+        probe.failure(at(112));
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(
+            b.try_acquire(at(113)).unwrap_err().retry_in,
+            9 * SEC,
+            "a fresh timeout"
+        );
+        b.try_acquire(at(122)).unwrap().success(at(122));
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(!b.try_acquire(at(122)).unwrap().is_probe());
+    }
+
+    #[test]
+    fn several_probes_must_all_succeed() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(SEC)
+            .half_open_probes(3)
+            .build()
+            .unwrap();
+        fail(&b, at(0));
+        let probes: [_; 3] = core::array::from_fn(|_| b.try_acquire(at(1)).unwrap());
+        assert!(b.try_acquire(at(1)).is_err());
+        let [p1, p2, p3] = probes;
+        p1.success(at(1));
+        p2.success(at(1));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        p3.success(at(1));
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_dropped_probe_gives_its_slot_back() {
+        let b = CircuitBreaker::new(1, SEC).unwrap();
+        fail(&b, at(0));
+        drop(b.try_acquire(at(1)).unwrap());
+        let probe = b.try_acquire(at(1)).unwrap();
+        assert!(probe.is_probe());
+        probe.success(at(1));
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_lost_probe_does_not_wedge_half_open() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(10 * SEC)
+            .probe_timeout(5 * SEC)
+            .build()
+            .unwrap();
+        fail(&b, at(0));
+        let lost = b.try_acquire(at(10)).unwrap();
+        core::mem::forget(lost); // never reports, never drops
+        assert!(b.try_acquire(at(14)).is_err());
+        let second = b.try_acquire(at(15)).unwrap();
+        assert!(second.is_probe());
+        second.success(at(15));
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn stale_probe_from_an_earlier_round_is_fenced() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(10 * SEC)
+            .probe_timeout(5 * SEC)
+            .build()
+            .unwrap();
+        fail(&b, at(0));
+        let slow = b.try_acquire(at(10)).unwrap();
+        let fresh = b.try_acquire(at(15)).unwrap(); // new round: `slow` is overdue
+        slow.failure(at(16)); // stale: must not reopen
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        fresh.success(at(16));
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn metrics_count_transitions() {
+        static M: Metrics = Metrics::new();
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(SEC)
+            .metrics(&M)
+            .build()
+            .unwrap();
+        fail(&b, at(0));
+        assert!(b.try_acquire(at(0)).is_err());
+        b.try_acquire(at(1)).unwrap().failure(at(1));
+        b.try_acquire(at(2)).unwrap().success(at(2));
+        let s = M.snapshot();
+        assert_eq!(
+            (
+                s.breaker_opened,
+                s.breaker_half_opened,
+                s.breaker_closed,
+                s.breaker_rejected
+            ),
+            (2, 2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let field = |b: CircuitBreakerBuilder| b.build().unwrap_err().field();
+        let b = CircuitBreaker::builder;
+        assert_eq!(field(b().failure_threshold(0)), "failure_threshold");
+        assert_eq!(field(b().failure_threshold(70_000)), "failure_threshold");
+        assert_eq!(field(b().failure_rate(f64::NAN, 10, 5)), "failure_rate");
+        assert_eq!(field(b().failure_rate(0.0, 10, 5)), "failure_rate");
+        assert_eq!(field(b().failure_rate(0.5, 0, 0)), "failure_rate.window");
+        assert_eq!(
+            field(b().failure_rate(0.5, 10, 11)),
+            "failure_rate.min_calls"
+        );
+        assert_eq!(
+            field(b().recovery_timeout(Duration::ZERO)),
+            "recovery_timeout"
+        );
+        assert_eq!(field(b().probe_timeout(Duration::ZERO)), "probe_timeout");
+        assert_eq!(field(b().half_open_probes(1001)), "half_open_probes");
+    }
+
+    #[test]
+    fn resilience4j_preset() {
+        let b = CircuitBreaker::resilience4j();
+        let now = at(0);
+        for i in 0..99 {
+            let p = b.try_acquire(now).unwrap();
+            if i % 2 == 0 {
+                p.failure(now)
+            } else {
+                p.success(now)
+            }
+        }
+        assert_eq!(b.state(), BreakerState::Closed, "fewer than 100 calls");
+        fail(&b, now);
+        assert_eq!(b.state(), BreakerState::Open, "51 of 100 failed");
+        assert_eq!(b.try_acquire(now).unwrap_err().retry_in, 60 * SEC);
+    }
+}
