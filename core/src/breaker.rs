@@ -302,7 +302,13 @@ impl CircuitBreaker {
                 OPEN => match self.deadline_of(gen, now) {
                     Some(Duration::ZERO) => (word(HALF_OPEN, next_generation(gen), 0, 1, 0), true),
                     Some(left) => return Err(self.refuse(left)),
-                    None => return Err(self.refuse(Duration::from_nanos(self.recovery_nanos))),
+                    None => match self.reload_if_changed(current) {
+                        Some(actual) => {
+                            current = actual;
+                            continue;
+                        }
+                        None => return Err(self.refuse(Duration::from_nanos(self.recovery_nanos))),
+                    },
                 },
                 _ => {
                     let (admitted, succeeded) = (field(current, 1), field(current, 0));
@@ -316,7 +322,15 @@ impl CircuitBreaker {
                                 (word(HALF_OPEN, next_generation(gen), 0, 1, 0), true)
                             }
                             Some(left) => return Err(self.refuse(left)),
-                            None => return Err(self.refuse(Duration::from_nanos(self.probe_nanos))),
+                            None => match self.reload_if_changed(current) {
+                                Some(actual) => {
+                                    current = actual;
+                                    continue;
+                                }
+                                None => {
+                                    return Err(self.refuse(Duration::from_nanos(self.probe_nanos)))
+                                }
+                            },
                         }
                     }
                 }
@@ -340,6 +354,14 @@ impl CircuitBreaker {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// The state word, if it moved on from `seen`: a deadline that does not
+    /// match a stale snapshot of the state proves nothing, so the caller
+    /// must look again rather than refuse.
+    fn reload_if_changed(&self, seen: u64) -> Option<u64> {
+        let actual = self.state.load(Ordering::Acquire);
+        (actual != seen).then_some(actual)
     }
 
     /// The time left before the deadline of generation `gen`: `Some(ZERO)`

@@ -494,3 +494,36 @@ proptest! {
         prop_assert!(retries < max_attempts);
     }
 }
+
+#[test]
+fn metrics_count_attempts_retries_and_give_ups_by_reason() {
+    static METRICS: stormguard::Metrics = stormguard::Metrics::new();
+    let p = policy().max_attempts(3).metrics(&METRICS).build().unwrap();
+    // Two retries, then attempts exhausted.
+    let mut call = Retry::with_seed(&p, at(0), 1);
+    while let Decision::Retry { .. } = call.on_failure(&Failure::transient(), at(0), &NoBudget) {}
+    // One retry, then success.
+    let mut call = Retry::with_seed(&p, at(0), 1);
+    let _ = call.on_failure(&Failure::transient(), at(0), &NoBudget);
+    call.on_success(at(1), &NoBudget);
+    // Refused by the budget, unsafe replay, circuit open.
+    let refusing = Recorder {
+        refuse: true,
+        ..Recorder::default()
+    };
+    let _ = Retry::with_seed(&p, at(0), 1).on_failure(&Failure::transient(), at(0), &refusing);
+    let _ = Retry::with_seed(&p, at(0), 1)
+        .with_idempotency(Idempotency::NonIdempotent)
+        .on_failure(&Failure::timeout(), at(0), &NoBudget);
+    let _ = Retry::with_seed(&p, at(0), 1).on_circuit_open();
+
+    let m = METRICS.snapshot();
+    assert_eq!(m.attempts, 3 + 2 + 1 + 1);
+    assert_eq!(m.retries, 2 + 1);
+    assert_eq!(m.successes, 1);
+    assert_eq!(m.give_ups.attempts_exhausted, 1);
+    assert_eq!(m.give_ups.budget_exhausted, 1);
+    assert_eq!(m.give_ups.unsafe_to_replay, 1);
+    assert_eq!(m.give_ups.circuit_open, 1);
+    assert_eq!(m.give_ups.total(), 4);
+}
