@@ -44,9 +44,25 @@
 //! | [`Failure`], [`FailureClass`], [`Replay`], [`RetryAfter`] | how the caller describes a failed attempt |
 //! | [`classify`] | HTTP and gRPC status codes, `Retry-After` and `grpc-retry-pushback-ms` parsers |
 //! | [`Idempotency`] | the gate that refuses to replay a non-idempotent request that may have run |
-//! | [`Budget`], [`NoBudget`] | the limit on retries shared by every call of a client |
+//! | [`Budget`] and its implementations | the limit on retries shared by every call of a client |
+//! | [`CircuitBreaker`] | stops calls to a service that is down; half-open admits exactly N probes |
 //! | [`RetryPolicy`] | validated, shareable configuration (`const`, usable in a `static`) |
 //! | [`Retry`], [`Decision`], [`GiveUp`] | one logical call's state machine |
+//! | [`Metrics`] | atomic counters of attempts, retries, give-ups by reason, breaker transitions |
+//!
+//! # Which budget to pick
+//!
+//! | budget | limits retries to | pick it when | follows |
+//! |---|---|---|---|
+//! | [`Throttle`] | none while more than half the bucket is gone; each failure takes 1 token, each success earns `token_ratio` | you speak gRPC, or want the A6 numbers (10 tokens, ratio 0.1) | gRPC proposal A6 `retryThrottling`; seed "Scene 07" |
+//! | [`RetryBudget`] | `ratio` × requests + `min_per_second` | traffic varies and retries should scale with it (the usual choice for a service) | Finagle `RetryBudget`, Linkerd, tower `TpsBudget`; seed "Retry amplification" |
+//! | [`RateBudget`] | `per_second`, bursts of `burst` | the server's spare capacity for retries is a fixed, known number | GCRA; seed "Networks fail…" |
+//! | [`CostBucket`] | a capacity paid per retry by class, refunded on success | you want the AWS SDK "standard" retry quota | AWS SDKs' standard retry mode |
+//! | [`NoBudget`] | nothing | one client cannot hurt the server, or tests | |
+//!
+//! A retry budget pairs well with a [`CircuitBreaker`]: the budget caps
+//! the extra load while a service struggles; the breaker stops calls (and
+//! so retries) once it is down, and probes for its recovery.
 //!
 //! # Features
 //!
@@ -54,7 +70,15 @@
 //!   [`Instant::from_std`] converts from `std::time::Instant`. Firmware turns
 //!   default features off (`default-features = false`) and seeds each call
 //!   with [`Retry::with_seed`]; the crate then builds for targets without a
-//!   heap or atomic compare-and-swap, such as `thumbv6m-none-eabi`.
+//!   heap, such as `thumbv6m-none-eabi`.
+//! - `critical-section`: for targets without atomic compare-and-swap
+//!   (`thumbv6m-none-eabi`): the budgets, the breaker and the metrics run
+//!   their atomic updates in a critical section, which the firmware provides
+//!   (for example cortex-m's `critical-section-single-core`). Single-core
+//!   firmware may build with
+//!   `RUSTFLAGS="--cfg portable_atomic_unsafe_assume_single_core"` instead.
+//!   On 32-bit targets without 64-bit atomics, the 64-bit words go through
+//!   `portable-atomic`'s fallback, which is not lock-free.
 //!
 //! Where the seed documents' pseudo-code and the standards differ, stormguard
 //! follows the standard and says so where it matters.

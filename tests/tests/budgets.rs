@@ -226,3 +226,15 @@ fn rate_budget_caps_retries_per_second() {
     let rate = retries_per_second_when_down(&budget, 100, 60);
     assert!((6.9..=7.1).contains(&rate), "{rate}");
 }
+
+#[test]
+fn shared_structures_are_sync_and_send() {
+    fn shared<T: Sync + Send>() {}
+    shared::<Throttle>();
+    shared::<RetryBudget>();
+    shared::<RateBudget>();
+    shared::<CostBucket>();
+    shared::<CircuitBreaker>();
+    shared::<stormguard::Metrics>();
+    shared::<RetryPolicy>();
+}

@@ -18,15 +18,7 @@
 //! 4. the call succeeded → [`Budget::on_success`], with the cost of the last
 //!    retry when the success came after one (the AWS bucket refunds it).
 //!
-//! # Which budget to pick
-//!
-//! | budget | limits retries to | pick it when | follows |
-//! |---|---|---|---|
-//! | [`Throttle`] | none while more than half the bucket is gone; each failure takes 1 token, each success earns `token_ratio` | you speak gRPC, or want the A6 numbers (10 tokens, ratio 0.1) | gRPC proposal A6 `retryThrottling`; seed "Scene 07" |
-//! | [`RetryBudget`] | `ratio` × requests + `min_per_second` | traffic varies and retries should scale with it (the usual choice for a service) | Finagle `RetryBudget`, Linkerd, tower `TpsBudget`; seed "Retry amplification" |
-//! | [`RateBudget`] | `per_second`, bursts of `burst` | the server's spare capacity for retries is a fixed, known number | GCRA; seed "Networks fail…" |
-//! | [`CostBucket`] | a capacity paid per retry by class, refunded on success | you want the AWS SDK "standard" retry quota | AWS SDKs' standard retry mode |
-//! | [`NoBudget`] | nothing | one client cannot hurt the server, or tests | |
+//! Which budget to pick when: see the table in the [crate docs](crate#which-budget-to-pick).
 //!
 //! All are `Sync`, take `&self` and `now`, allocate nothing, and are one or
 //! two atomic words changed by compare-and-swap (lock-free on targets with
