@@ -473,6 +473,47 @@ impl CircuitBreaker {
         )
     }
 
+    /// Reports a success for a detached permit (see [`Permit::detach`]).
+    ///
+    /// ```
+    /// use stormguard::{CircuitBreaker, Instant};
+    /// let b = CircuitBreaker::default();
+    /// let token = b.try_acquire(Instant::ZERO).unwrap().detach();
+    /// b.record_success(token, Instant::ZERO);
+    /// ```
+    pub fn record_success(&self, token: PermitToken, now: Instant) {
+        self.record(token.generation, token.probe, true, now);
+    }
+
+    /// Reports a failure for a detached permit (see [`Permit::detach`]).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{BreakerState, CircuitBreaker, Instant};
+    /// let b = CircuitBreaker::new(1, Duration::from_secs(1))?;
+    /// let token = b.try_acquire(Instant::ZERO).unwrap().detach();
+    /// b.record_failure(token, Instant::ZERO);
+    /// assert_eq!(b.state(), BreakerState::Open);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn record_failure(&self, token: PermitToken, now: Instant) {
+        self.record(token.generation, token.probe, false, now);
+    }
+
+    /// Gives a detached permit back without a verdict (the call was
+    /// cancelled): a probe's slot is freed, anything else changes nothing.
+    ///
+    /// ```
+    /// use stormguard::{CircuitBreaker, Instant};
+    /// let b = CircuitBreaker::default();
+    /// b.abandon(b.try_acquire(Instant::ZERO).unwrap().detach());
+    /// ```
+    pub fn abandon(&self, token: PermitToken) {
+        if token.probe {
+            self.release(token.generation);
+        }
+    }
+
     /// A probe permit dropped without a verdict gives its slot back.
     fn release(&self, gen: u16) {
         let _ = transition_u64(&self.state, |current| {
@@ -743,6 +784,26 @@ impl<'a> Permit<'a> {
         self.probe
     }
 
+    /// The permit as a plain value, without the borrow of its breaker, for
+    /// callers that cannot hold a borrow (a language binding, a struct that
+    /// owns its breaker). Report it with [`CircuitBreaker::record_success`],
+    /// [`CircuitBreaker::record_failure`] or [`CircuitBreaker::abandon`] on
+    /// the same breaker; a token that is never reported frees its probe
+    /// slot only when the probe timeout passes.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::default();
+    /// let token = b.try_acquire(stormguard::Instant::ZERO).unwrap().detach();
+    /// assert!(!token.is_probe());
+    /// ```
+    pub fn detach(mut self) -> PermitToken {
+        self.reported = true;
+        PermitToken {
+            generation: self.generation,
+            probe: self.probe,
+        }
+    }
+
     /// The call succeeded.
     ///
     /// ```
@@ -765,6 +826,32 @@ impl<'a> Permit<'a> {
     pub fn failure(mut self, now: Instant) {
         self.reported = true;
         self.breaker.record(self.generation, self.probe, false, now);
+    }
+}
+
+/// A detached [`Permit`]: the breaker generation it belongs to and whether
+/// it is a probe. `Copy`, two bytes and a flag.
+///
+/// ```
+/// let b = stormguard::CircuitBreaker::default();
+/// let token = b.try_acquire(stormguard::Instant::ZERO).unwrap().detach();
+/// b.record_success(token, stormguard::Instant::ZERO);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PermitToken {
+    generation: u16,
+    probe: bool,
+}
+
+impl PermitToken {
+    /// Whether the permit is a half-open probe.
+    ///
+    /// ```
+    /// let b = stormguard::CircuitBreaker::default();
+    /// assert!(!b.try_acquire(stormguard::Instant::ZERO).unwrap().detach().is_probe());
+    /// ```
+    pub const fn is_probe(&self) -> bool {
+        self.probe
     }
 }
 
@@ -891,6 +978,22 @@ mod tests {
         p2.success(at(1));
         assert_eq!(b.state(), BreakerState::HalfOpen);
         p3.success(at(1));
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn detached_tokens_behave_like_permits() {
+        let b = CircuitBreaker::new(1, SEC).unwrap();
+        let stale = b.try_acquire(at(0)).unwrap().detach();
+        b.record_failure(b.try_acquire(at(0)).unwrap().detach(), at(0));
+        b.record_success(stale, at(0)); // fenced
+        assert_eq!(b.state(), BreakerState::Open);
+        let probe = b.try_acquire(at(1)).unwrap().detach();
+        assert!(probe.is_probe());
+        assert!(b.try_acquire(at(1)).is_err());
+        b.abandon(probe);
+        let probe = b.try_acquire(at(1)).unwrap().detach();
+        b.record_success(probe, at(1));
         assert_eq!(b.state(), BreakerState::Closed);
     }
 

@@ -105,14 +105,14 @@ mod sync;
 pub mod time;
 
 pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
-pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit};
+pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit, PermitToken};
 pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
 pub use config::{ConfigError, ConfigErrorKind};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
 pub use idempotency::Idempotency;
 pub use metrics::{GiveUpCounts, Metrics, MetricsSnapshot};
 pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};
-pub use retry::{Decision, GiveUp, Retry};
+pub use retry::{Decision, GiveUp, Retry, RetryState};
 pub use time::Instant;
 
 /// The random generator a [`Retry`] draws its jitter from (re-exported so a

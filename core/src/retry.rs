@@ -214,6 +214,33 @@ impl fmt::Display for GiveUp {
 #[derive(Clone, Debug)]
 pub struct Retry<'p> {
     policy: &'p RetryPolicy,
+    state: RetryState,
+}
+
+/// The state of one call without the borrow of its policy: what [`Retry`]
+/// holds besides its `&RetryPolicy`.
+///
+/// For callers that cannot keep a borrow alive — a language binding whose
+/// objects own their data, a struct that owns its policy — `RetryState`
+/// takes the policy as an argument of every method instead. Pass the same
+/// policy every time (its deadline and idempotency were read at creation);
+/// otherwise it behaves exactly as [`Retry`], which is a thin wrapper over
+/// it.
+///
+/// ```
+/// use stormguard::{Decision, Failure, Instant, NoBudget, RetryPolicy, RetryState};
+///
+/// struct OwnedCall {
+///     policy: RetryPolicy,
+///     state: RetryState,
+/// }
+/// let policy = RetryPolicy::default();
+/// let mut call = OwnedCall { state: RetryState::with_seed(&policy, Instant::ZERO, 1), policy };
+/// let d = call.state.on_failure(&call.policy, &Failure::transient(), Instant::ZERO, &NoBudget);
+/// assert!(matches!(d, Decision::Retry { .. }));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryState {
     /// `Instant::MAX` when the policy has no deadline.
     deadline: Instant,
     rng: Rng,
@@ -271,20 +298,9 @@ impl<'p> Retry<'p> {
     /// assert_eq!(call.deadline(), None);
     /// ```
     pub fn with_rng(policy: &'p RetryPolicy, now: Instant, rng: Rng) -> Self {
-        let deadline = match policy.deadline() {
-            Some(d) => now.saturating_add(d),
-            None => Instant::MAX,
-        };
         Retry {
             policy,
-            deadline,
-            rng,
-            prev_delay: 0,
-            attempts: 0,
-            backoff_step: 0,
-            class_failures: [0; 3],
-            last_withdrawal: None,
-            idempotency: policy.idempotency(),
+            state: RetryState::with_rng(policy, now, rng),
         }
     }
 
@@ -302,7 +318,7 @@ impl<'p> Retry<'p> {
     /// );
     /// ```
     pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.idempotency = idempotency;
+        self.state.idempotency = idempotency;
         self
     }
 
@@ -335,15 +351,7 @@ impl<'p> Retry<'p> {
         now: Instant,
         budget: &B,
     ) -> Decision {
-        self.count_attempt(now, budget);
-        let decision = self.decide(failure, now, budget);
-        if let Some(metrics) = self.policy.metrics() {
-            match decision {
-                Decision::Retry { .. } => metrics.retry(),
-                Decision::GiveUp(reason) => metrics.give_up(reason),
-            }
-        }
-        decision
+        self.state.on_failure(self.policy, failure, now, budget)
     }
 
     /// Reports that the circuit breaker refused the next attempt; the call
@@ -358,20 +366,236 @@ impl<'p> Retry<'p> {
     /// assert_eq!(call.on_circuit_open(), Decision::GiveUp(GiveUp::CircuitOpen));
     /// ```
     pub fn on_circuit_open(&mut self) -> Decision {
-        if let Some(metrics) = self.policy.metrics() {
+        self.state.on_circuit_open(self.policy)
+    }
+
+    /// Reports that an attempt succeeded; the call is over.
+    ///
+    /// Tells the budget (gRPC's throttle earns back a fraction of a token;
+    /// the AWS bucket refunds the last retry's cost).
+    ///
+    /// ```
+    /// use stormguard::{Instant, NoBudget, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 1);
+    /// call.on_success(Instant::from_millis(3), &NoBudget);
+    /// assert_eq!(call.attempts(), 1);
+    /// ```
+    pub fn on_success<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
+        self.state.on_success(self.policy, now, budget)
+    }
+
+    /// The attempts reported so far (failures and the success, if any).
+    ///
+    /// ```
+    /// use stormguard::{Failure, Instant, NoBudget, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 1);
+    /// let _ = call.on_failure(&Failure::transient(), Instant::ZERO, &NoBudget);
+    /// assert_eq!(call.attempts(), 1);
+    /// ```
+    pub const fn attempts(&self) -> u32 {
+        self.state.attempts
+    }
+
+    /// The instant by which the call must be over, if the policy has a
+    /// deadline.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
+    /// let call = Retry::with_seed(&policy, Instant::from_secs(10), 1);
+    /// assert_eq!(call.deadline(), Some(Instant::from_secs(12)));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn deadline(&self) -> Option<Instant> {
+        self.state.deadline()
+    }
+
+    /// The time left before the deadline (zero once it has passed), or
+    /// `None` without a deadline: the natural bound for a per-attempt
+    /// timeout.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
+    /// let call = Retry::with_seed(&policy, Instant::ZERO, 1);
+    /// assert_eq!(call.time_left(Instant::from_millis(500)), Some(Duration::from_millis(1500)));
+    /// assert_eq!(call.time_left(Instant::from_secs(3)), Some(Duration::ZERO));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn time_left(&self, now: Instant) -> Option<Duration> {
+        self.state.time_left(now)
+    }
+
+    /// The policy this call follows.
+    ///
+    /// ```
+    /// use stormguard::{Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(Retry::with_seed(&policy, Instant::ZERO, 1).policy().max_attempts(), 3);
+    /// ```
+    pub const fn policy(&self) -> &'p RetryPolicy {
+        self.policy
+    }
+
+    /// The idempotency this call assumes.
+    ///
+    /// ```
+    /// use stormguard::{Idempotency, Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(Retry::with_seed(&policy, Instant::ZERO, 1).idempotency(), Idempotency::Idempotent);
+    /// ```
+    pub const fn idempotency(&self) -> Idempotency {
+        self.state.idempotency
+    }
+
+    /// The state without the policy borrow.
+    ///
+    /// ```
+    /// use stormguard::{Instant, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let call = Retry::with_seed(&policy, Instant::ZERO, 1);
+    /// assert_eq!(call.into_state().attempts(), 0);
+    /// ```
+    pub fn into_state(self) -> RetryState {
+        self.state
+    }
+}
+
+impl RetryState {
+    /// The state of a call under `policy` starting at `now`, with a freshly
+    /// seeded random generator.
+    ///
+    /// ```
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// assert_eq!(RetryState::new(&RetryPolicy::default(), Instant::ZERO).attempts(), 0);
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn new(policy: &RetryPolicy, now: Instant) -> Self {
+        RetryState::with_rng(policy, now, Rng::new())
+    }
+
+    /// Like [`Retry::with_seed`].
+    ///
+    /// ```
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// assert_eq!(RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1).deadline(), None);
+    /// ```
+    pub fn with_seed(policy: &RetryPolicy, now: Instant, seed: u64) -> Self {
+        RetryState::with_rng(policy, now, Rng::with_seed(seed))
+    }
+
+    /// Like [`Retry::with_rng`].
+    ///
+    /// ```
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// let s = RetryState::with_rng(&RetryPolicy::default(), Instant::ZERO, fastrand::Rng::with_seed(1));
+    /// assert_eq!(s.attempts(), 0);
+    /// ```
+    pub fn with_rng(policy: &RetryPolicy, now: Instant, rng: Rng) -> Self {
+        let deadline = match policy.deadline() {
+            Some(d) => now.saturating_add(d),
+            None => Instant::MAX,
+        };
+        RetryState {
+            deadline,
+            rng,
+            prev_delay: 0,
+            attempts: 0,
+            backoff_step: 0,
+            class_failures: [0; 3],
+            last_withdrawal: None,
+            idempotency: policy.idempotency(),
+        }
+    }
+
+    /// Overrides the policy's idempotency for this call.
+    ///
+    /// ```
+    /// use stormguard::{Idempotency, Instant, RetryPolicy, RetryState};
+    /// let mut s = RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1);
+    /// s.set_idempotency(Idempotency::Keyed);
+    /// assert_eq!(s.idempotency(), Idempotency::Keyed);
+    /// ```
+    pub fn set_idempotency(&mut self, idempotency: Idempotency) {
+        self.idempotency = idempotency;
+    }
+
+    /// [`Retry::on_failure`], with the policy passed in.
+    ///
+    /// ```
+    /// use stormguard::{Decision, Failure, Instant, NoBudget, RetryPolicy, RetryState};
+    /// let policy = RetryPolicy::default();
+    /// let mut s = RetryState::with_seed(&policy, Instant::ZERO, 1);
+    /// assert!(matches!(s.on_failure(&policy, &Failure::timeout(), Instant::ZERO, &NoBudget), Decision::Retry { .. }));
+    /// ```
+    pub fn on_failure<B: Budget + ?Sized>(
+        &mut self,
+        policy: &RetryPolicy,
+        failure: &Failure,
+        now: Instant,
+        budget: &B,
+    ) -> Decision {
+        self.count_attempt(policy, now, budget);
+        let decision = self.decide(policy, failure, now, budget);
+        if let Some(metrics) = policy.metrics() {
+            match decision {
+                Decision::Retry { .. } => metrics.retry(),
+                Decision::GiveUp(reason) => metrics.give_up(reason),
+            }
+        }
+        decision
+    }
+
+    /// [`Retry::on_circuit_open`], with the policy passed in.
+    ///
+    /// ```
+    /// use stormguard::{Decision, GiveUp, Instant, RetryPolicy, RetryState};
+    /// let policy = RetryPolicy::default();
+    /// let mut s = RetryState::with_seed(&policy, Instant::ZERO, 1);
+    /// assert_eq!(s.on_circuit_open(&policy), Decision::GiveUp(GiveUp::CircuitOpen));
+    /// ```
+    pub fn on_circuit_open(&mut self, policy: &RetryPolicy) -> Decision {
+        if let Some(metrics) = policy.metrics() {
             metrics.give_up(GiveUp::CircuitOpen);
         }
         Decision::GiveUp(GiveUp::CircuitOpen)
     }
 
+    /// [`Retry::on_success`], with the policy passed in.
+    ///
+    /// ```
+    /// use stormguard::{Instant, NoBudget, RetryPolicy, RetryState};
+    /// let policy = RetryPolicy::default();
+    /// let mut s = RetryState::with_seed(&policy, Instant::ZERO, 1);
+    /// s.on_success(&policy, Instant::ZERO, &NoBudget);
+    /// assert_eq!(s.attempts(), 1);
+    /// ```
+    pub fn on_success<B: Budget + ?Sized>(
+        &mut self,
+        policy: &RetryPolicy,
+        now: Instant,
+        budget: &B,
+    ) {
+        self.count_attempt(policy, now, budget);
+        if let Some(metrics) = policy.metrics() {
+            metrics.success();
+        }
+        budget.on_success(self.last_withdrawal.take(), now);
+    }
+
     fn decide<B: Budget + ?Sized>(
         &mut self,
+        policy: &RetryPolicy,
         failure: &Failure,
         now: Instant,
         budget: &B,
     ) -> Decision {
         let server_stop = matches!(failure.retry_after(), Some(RetryAfter::Stop));
-        if server_stop && self.policy.decision_order() == DecisionOrder::Grpc {
+        if server_stop && policy.decision_order() == DecisionOrder::Grpc {
             budget.on_failure(failure, now);
             return Decision::GiveUp(GiveUp::ServerSaidStop);
         }
@@ -386,17 +610,17 @@ impl<'p> Retry<'p> {
         if server_stop {
             return Decision::GiveUp(GiveUp::ServerSaidStop);
         }
-        if self.attempts_exhausted(class) {
+        if self.attempts_exhausted(policy, class) {
             return Decision::GiveUp(GiveUp::AttemptsExhausted);
         }
         let (delay, from_server) = match failure.retry_after() {
             Some(RetryAfter::Delay(hint)) => {
                 let capped =
-                    duration_to_nanos(hint).min(duration_to_nanos(self.policy.max_server_delay()));
+                    duration_to_nanos(hint).min(duration_to_nanos(policy.max_server_delay()));
                 (capped, true)
             }
             _ => {
-                let backoff = self.policy.backoff();
+                let backoff = policy.backoff();
                 (
                     backoff.delay_nanos(self.backoff_step, self.prev_delay, &mut self.rng),
                     false,
@@ -422,69 +646,46 @@ impl<'p> Retry<'p> {
         Decision::Retry { after }
     }
 
-    /// Reports that an attempt succeeded; the call is over.
-    ///
-    /// Tells the budget (gRPC's throttle earns back a fraction of a token;
-    /// the AWS bucket refunds the last retry's cost).
-    ///
-    /// ```
-    /// use stormguard::{Instant, NoBudget, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::default();
-    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 1);
-    /// call.on_success(Instant::from_millis(3), &NoBudget);
-    /// assert_eq!(call.attempts(), 1);
-    /// ```
-    pub fn on_success<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
-        self.count_attempt(now, budget);
-        if let Some(metrics) = self.policy.metrics() {
-            metrics.success();
-        }
-        budget.on_success(self.last_withdrawal.take(), now);
-    }
-
-    fn count_attempt<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
+    fn count_attempt<B: Budget + ?Sized>(
+        &mut self,
+        policy: &RetryPolicy,
+        now: Instant,
+        budget: &B,
+    ) {
         if self.attempts == 0 {
             budget.on_request(now);
         }
         self.attempts = self.attempts.saturating_add(1);
-        if let Some(metrics) = self.policy.metrics() {
+        if let Some(metrics) = policy.metrics() {
             metrics.attempt();
         }
     }
 
-    fn attempts_exhausted(&mut self, class: FailureClass) -> bool {
+    fn attempts_exhausted(&mut self, policy: &RetryPolicy, class: FailureClass) -> bool {
         let i = class.index();
         let Some(count) = self.class_failures.get_mut(i) else {
             return true;
         };
         *count = count.saturating_add(1);
-        let limit = self.policy.class_limit(i);
-        self.attempts >= self.policy.max_attempts() || (limit != 0 && *count >= limit)
+        let limit = policy.class_limit(i);
+        self.attempts >= policy.max_attempts() || (limit != 0 && *count >= limit)
     }
 
-    /// The attempts reported so far (failures and the success, if any).
+    /// [`Retry::attempts`].
     ///
     /// ```
-    /// use stormguard::{Failure, Instant, NoBudget, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::default();
-    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 1);
-    /// let _ = call.on_failure(&Failure::transient(), Instant::ZERO, &NoBudget);
-    /// assert_eq!(call.attempts(), 1);
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// assert_eq!(RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1).attempts(), 0);
     /// ```
     pub const fn attempts(&self) -> u32 {
         self.attempts
     }
 
-    /// The instant by which the call must be over, if the policy has a
-    /// deadline.
+    /// [`Retry::deadline`].
     ///
     /// ```
-    /// use core::time::Duration;
-    /// use stormguard::{Instant, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
-    /// let call = Retry::with_seed(&policy, Instant::from_secs(10), 1);
-    /// assert_eq!(call.deadline(), Some(Instant::from_secs(12)));
-    /// # Ok::<(), stormguard::ConfigError>(())
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// assert_eq!(RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1).deadline(), None);
     /// ```
     pub const fn deadline(&self) -> Option<Instant> {
         if self.deadline.as_nanos() == Instant::MAX.as_nanos() {
@@ -494,18 +695,11 @@ impl<'p> Retry<'p> {
         }
     }
 
-    /// The time left before the deadline (zero once it has passed), or
-    /// `None` without a deadline: the natural bound for a per-attempt
-    /// timeout.
+    /// [`Retry::time_left`].
     ///
     /// ```
-    /// use core::time::Duration;
-    /// use stormguard::{Instant, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
-    /// let call = Retry::with_seed(&policy, Instant::ZERO, 1);
-    /// assert_eq!(call.time_left(Instant::from_millis(500)), Some(Duration::from_millis(1500)));
-    /// assert_eq!(call.time_left(Instant::from_secs(3)), Some(Duration::ZERO));
-    /// # Ok::<(), stormguard::ConfigError>(())
+    /// use stormguard::{Instant, RetryPolicy, RetryState};
+    /// assert_eq!(RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1).time_left(Instant::ZERO), None);
     /// ```
     pub const fn time_left(&self, now: Instant) -> Option<Duration> {
         match self.deadline() {
@@ -514,23 +708,12 @@ impl<'p> Retry<'p> {
         }
     }
 
-    /// The policy this call follows.
+    /// [`Retry::idempotency`].
     ///
     /// ```
-    /// use stormguard::{Instant, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::default();
-    /// assert_eq!(Retry::with_seed(&policy, Instant::ZERO, 1).policy().max_attempts(), 3);
-    /// ```
-    pub const fn policy(&self) -> &'p RetryPolicy {
-        self.policy
-    }
-
-    /// The idempotency this call assumes.
-    ///
-    /// ```
-    /// use stormguard::{Idempotency, Instant, Retry, RetryPolicy};
-    /// let policy = RetryPolicy::default();
-    /// assert_eq!(Retry::with_seed(&policy, Instant::ZERO, 1).idempotency(), Idempotency::Idempotent);
+    /// use stormguard::{Idempotency, Instant, RetryPolicy, RetryState};
+    /// let s = RetryState::with_seed(&RetryPolicy::default(), Instant::ZERO, 1);
+    /// assert_eq!(s.idempotency(), Idempotency::Idempotent);
     /// ```
     pub const fn idempotency(&self) -> Idempotency {
         self.idempotency
