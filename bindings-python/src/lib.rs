@@ -1,0 +1,33 @@
+//! `stormguard._core`: the Rust half of the Python package.
+//!
+//! Python's `stormguard/__init__.py` holds the decorator and the iterator;
+//! everything they decide goes through the types here, which wrap the
+//! `stormguard` core. Every invalid argument becomes a `ValueError` carrying
+//! the core's message, which names the field; nothing panics across the
+//! boundary.
+
+use pyo3::prelude::*;
+
+mod backoff;
+mod breaker;
+mod budget;
+mod call;
+mod clock;
+mod convert;
+
+/// The compiled module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<backoff::Backoff>()?;
+    m.add_class::<budget::Throttle>()?;
+    m.add_class::<budget::RetryBudget>()?;
+    m.add_class::<budget::RateBudget>()?;
+    m.add_class::<budget::CostBucket>()?;
+    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<call::Policy>()?;
+    m.add_class::<call::Call>()?;
+    m.add("CircuitOpenError", m.py().get_type::<breaker::CircuitOpenError>())?;
+    m.add_function(wrap_pyfunction!(clock::now_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(clock::skip, m)?)?;
+    Ok(())
+}
