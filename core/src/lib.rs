@@ -109,7 +109,11 @@ pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Per
 pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
 pub use config::{ConfigError, ConfigErrorKind};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
-pub use idempotency::Idempotency;
+#[cfg(feature = "std")]
+pub use idempotency::SyncIdempotencyTable;
+pub use idempotency::{
+    Begin, Idempotency, IdempotencyKey, IdempotencyTable, KeyParseError, StaleTicket, Ticket,
+};
 pub use metrics::{GiveUpCounts, Metrics, MetricsSnapshot};
 pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};
 pub use retry::{Decision, GiveUp, Retry, RetryState};

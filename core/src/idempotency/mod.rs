@@ -5,6 +5,54 @@
 //! the work twice — a retried `charge()` bills twice. The client-side gate,
 //! [`Idempotency`], refuses such replays; a method becomes safe to retry by
 //! carrying an idempotency key that the server deduplicates on.
+//!
+//! Both halves live here:
+//!
+//! | half | type | what it does |
+//! |---|---|---|
+//! | client | [`Idempotency`] | the gate: which failures [`Retry`](crate::Retry) may replay |
+//! | client | [`IdempotencyKey`] | a random key, made once per logical call and sent with every attempt |
+//! | server | [`IdempotencyTable`] | runs each key's request once, replays its response to retries (`no_std`, fixed capacity) |
+//! | server | `SyncIdempotencyTable` | the same table behind a `Mutex`, for threads (`std`) |
+//!
+//! # A keyed `charge`, end to end
+//!
+//! ```
+//! use stormguard::{Begin, IdempotencyKey, IdempotencyTable, Instant, Rng};
+//!
+//! // The server: at most 16 keys remembered, for 24 hours each.
+//! let mut table: IdempotencyTable<IdempotencyKey, u64, 16> = IdempotencyTable::new();
+//! let mut balance = 100_u64;
+//! let mut charge = |key: IdempotencyKey, amount: u64, now: Instant| -> Option<u64> {
+//!     match table.begin(key, amount, now) {
+//!         Begin::Execute(ticket) => {
+//!             balance -= amount; // the side effect
+//!             let receipt = balance;
+//!             table.complete(ticket, receipt, now).ok()?;
+//!             Some(receipt)
+//!         }
+//!         Begin::Replay(receipt) => Some(*receipt),
+//!         _ => None, // 409, 422 or 503
+//!     }
+//! };
+//!
+//! // The client: one key per logical call, reused by every retry.
+//! let key = IdempotencyKey::from_rng(&mut Rng::with_seed(1));
+//! let first = charge(key, 30, Instant::ZERO); // its response is lost…
+//! let retry = charge(key, 30, Instant::from_secs(1)); // …so the client retries
+//! assert_eq!(first, retry);
+//! assert_eq!(retry, Some(70)); // billed once
+//! ```
+
+mod key;
+#[cfg(feature = "std")]
+mod sync_table;
+mod table;
+
+pub use key::{IdempotencyKey, KeyParseError};
+#[cfg(feature = "std")]
+pub use sync_table::SyncIdempotencyTable;
+pub use table::{Begin, IdempotencyTable, StaleTicket, Ticket};
 
 use crate::failure::Replay;
 

@@ -1,0 +1,803 @@
+//! The server half of a keyed method: a fixed-capacity table that runs each
+//! keyed request once and replays its stored response to every retry.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::config::{ConfigError, ConfigErrorKind};
+use crate::time::{duration_to_nanos, Instant};
+
+/// Stripe keeps keys for at least 24 hours.
+const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longer than any request a client is still waiting on.
+pub(crate) const DEFAULT_IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A fixed-capacity idempotency table: from a request's key to "in flight"
+/// or to its stored response, so a retried request runs once.
+///
+/// A client that never learns whether its `charge` ran (the response was
+/// lost) can only retry; the server makes that retry harmless by
+/// remembering each key it has seen and answering a repeat with the
+/// response it stored the first time. This is that memory, sized at compile
+/// time: `N` entries in an array, no allocation, usable in a `static` on
+/// firmware. The semantics follow Stripe's idempotent requests and the IETF
+/// draft "The Idempotency-Key HTTP Header Field":
+///
+/// | [`begin`](Self::begin) answers | when | the server replies |
+/// |---|---|---|
+/// | [`Begin::Execute`]`(ticket)` | the key is new (or its entry has expired) | run the request, then [`complete`](Self::complete) or [`abort`](Self::abort) |
+/// | [`Begin::Replay`]`(&response)` | the key's request completed | the stored response, again |
+/// | [`Begin::InProgress`] | the key's request is still running | `409 Conflict` |
+/// | [`Begin::Mismatch`] | the key was used with another payload (fingerprint) | `422 Unprocessable Content` |
+/// | [`Begin::Full`] | every entry is live and none is this key's | `503 Service Unavailable` |
+///
+/// # Rules
+///
+/// - **Completed** entries expire `ttl` after [`complete`](Self::complete)
+///   (default 24 h, as Stripe): the client has the whole TTL to retry. A
+///   key used after its entry expired is a new request (Stripe: "reuse after
+///   pruning = a new request").
+/// - **In-flight** entries hold a lease of `in_flight_timeout` from
+///   [`begin`](Self::begin) (default 60 s). A worker that crashed must not
+///   lock its key forever: once the lease has run out the entry counts as
+///   gone, so the next `begin` with that key gets `Execute` again (a
+///   *takeover*), and the old [`Ticket`] is fenced — its `complete` or
+///   `abort` returns [`StaleTicket`] and changes no entry. The fence holds
+///   even when nobody has taken over yet: a worker that outlived its lease
+///   has lost its key. Choose a lease longer than the slowest request, since
+///   a takeover runs the request again.
+/// - **Responses of failures are stored too.** Stripe stores the result of
+///   any request that began executing, 500s included; call
+///   [`abort`](Self::abort) only when the work failed *before any side
+///   effect*, so that a retry may run it again.
+/// - **Capacity:** a new key takes a free slot or reclaims an expired one;
+///   when every slot holds a live entry, `begin` answers [`Begin::Full`] and
+///   evicts nothing — no stored response is lost while its client may still
+///   retry, and no running request loses its key.
+/// - **Time** is the caller's `now` ([`Instant`]). The table remembers the
+///   latest `now` it was given and never lets its clock run backwards: an
+///   earlier `now` counts as that latest instant, so a clock that steps back
+///   neither panics nor brings an expired entry back to life.
+/// - **Answers depend only on the calls made and the times given**, never
+///   on which slot happened to be reused; the property tests check every
+///   answer against a `HashMap` model of these rules.
+///
+/// A worker that crashes after its side effect and before `complete` leaves
+/// a request that ran without a stored response; after the lease a retry
+/// runs it again. Only storing the response in the same transaction as the
+/// side effect closes that window — this table is the in-memory half.
+///
+/// # Keys, fingerprints and tickets
+///
+/// `K` is whatever identifies a request: an
+/// [`IdempotencyKey`](crate::IdempotencyKey), or better `(account, key)`,
+/// since keys are unique but not secret. The fingerprint is a `u64` the
+/// caller computes from the request's payload (a hash of its canonical
+/// form): the same key with another fingerprint is a client bug, answered
+/// with [`Begin::Mismatch`]. A [`Ticket`] belongs to the table that issued
+/// it.
+///
+/// # Cost
+///
+/// `begin`, `complete` and `abort` never allocate and never panic; `begin`
+/// scans the `N` slots (`O(N)` key comparisons), `complete` and `abort` are
+/// `O(1)`. For thousands of keys per server, shard: an array of tables
+/// indexed by a hash of the key.
+///
+/// Memory: `size_of::<IdempotencyTable<K, R, N>>()` is
+/// `N × size_of::<Option<(K, Option<R>, [u64; 3])>>() + 32` bytes, up to
+/// field order and padding — each slot holds the key, the response, the
+/// fingerprint, the generation and one instant; the table adds its TTL,
+/// lease, clock and generation counter. On a 64-bit target, with
+/// [`IdempotencyKey`](crate::IdempotencyKey) keys and `u64` responses, a
+/// slot is 56 bytes and 1024 slots take 56 KiB + 32 bytes.
+///
+/// # Example
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{Begin, IdempotencyKey, IdempotencyTable, Instant};
+///
+/// let mut table: IdempotencyTable<IdempotencyKey, u64, 1024> = IdempotencyTable::new();
+/// assert_eq!(core::mem::size_of_val(&table), 1024 * 56 + 32);
+///
+/// let key = IdempotencyKey::from_u128(7);
+/// let fingerprint = 0xc4a2_6e; // a hash of ("alice", 30)
+/// let now = Instant::from_secs(100);
+/// let Begin::Execute(ticket) = table.begin(key, fingerprint, now) else { unreachable!() };
+/// let receipt = 1; // …charge alice 30…
+/// table.complete(ticket, receipt, now + Duration::from_millis(20))?;
+///
+/// // The response was lost; the client retries with the same key:
+/// let later = now + Duration::from_secs(1);
+/// assert_eq!(table.begin(key, fingerprint, later), Begin::Replay(&1));
+/// assert_eq!(table.begin(key, 0xbad, later), Begin::Mismatch);
+/// # Ok::<(), stormguard::StaleTicket<u64>>(())
+/// ```
+#[derive(Debug)]
+pub struct IdempotencyTable<K, R, const N: usize> {
+    slots: [Option<Entry<K, R>>; N],
+    ttl_nanos: u64,
+    in_flight_timeout_nanos: u64,
+    /// The latest `now` seen: the table's clock never runs backwards.
+    latest: Instant,
+    /// The generation the next `Execute` gets.
+    next_generation: u64,
+}
+
+#[derive(Debug)]
+struct Entry<K, R> {
+    key: K,
+    fingerprint: u64,
+    generation: u64,
+    /// In flight: when the lease runs out. Completed: when the entry
+    /// expires. Either way the entry counts as gone from this instant on.
+    until: Instant,
+    /// `None` while in flight.
+    response: Option<R>,
+}
+
+impl<K, R> Entry<K, R> {
+    fn is_live(&self, now: Instant) -> bool {
+        now < self.until
+    }
+
+    fn is_held_by(&self, ticket: &Ticket, now: Instant) -> bool {
+        self.generation == ticket.generation && self.response.is_none() && self.is_live(now)
+    }
+}
+
+/// Checks a table's timeouts: neither may be zero.
+pub(crate) const fn validate_timeouts(
+    ttl: Duration,
+    in_flight_timeout: Duration,
+) -> Result<(), ConfigError> {
+    if ttl.is_zero() {
+        return Err(ConfigError::new("ttl", ConfigErrorKind::Zero));
+    }
+    if in_flight_timeout.is_zero() {
+        return Err(ConfigError::new("in_flight_timeout", ConfigErrorKind::Zero));
+    }
+    Ok(())
+}
+
+/// Where a key goes, found by one scan of the slots.
+enum Lookup {
+    /// The key's live entry is at this index.
+    Live(usize),
+    /// The key may start an entry at this index (free, expired, or its own
+    /// expired entry).
+    Take(usize),
+    /// Every slot is live and none is the key's.
+    Full,
+}
+
+impl<K, R, const N: usize> IdempotencyTable<K, R, N> {
+    /// An empty table with the defaults: completed entries kept 24 hours (as
+    /// Stripe), in-flight leases of 60 seconds.
+    ///
+    /// `const`, so a table can be a `static` (behind a lock of the caller's
+    /// choice, or `SyncIdempotencyTable` with `std`).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::IdempotencyTable;
+    /// let table: IdempotencyTable<u128, u64, 8> = IdempotencyTable::new();
+    /// assert_eq!(table.ttl(), Duration::from_secs(86_400));
+    /// assert_eq!(table.in_flight_timeout(), Duration::from_secs(60));
+    /// ```
+    pub const fn new() -> Self {
+        IdempotencyTable {
+            slots: [const { None }; N],
+            ttl_nanos: duration_to_nanos(DEFAULT_TTL),
+            in_flight_timeout_nanos: duration_to_nanos(DEFAULT_IN_FLIGHT_TIMEOUT),
+            latest: Instant::ZERO,
+            next_generation: 0,
+        }
+    }
+
+    /// An empty table keeping completed entries for `ttl`, with the default
+    /// in-flight lease (60 s).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `ttl` when it is zero (a table that forgets
+    /// every response at once deduplicates nothing).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{ConfigErrorKind, IdempotencyTable};
+    /// let table = IdempotencyTable::<u128, u64, 8>::with_ttl(Duration::from_secs(3600))?;
+    /// assert_eq!(table.ttl(), Duration::from_secs(3600));
+    /// let err = IdempotencyTable::<u128, u64, 8>::with_ttl(Duration::ZERO).unwrap_err();
+    /// assert_eq!((err.field(), err.kind()), ("ttl", ConfigErrorKind::Zero));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn with_ttl(ttl: Duration) -> Result<Self, ConfigError> {
+        IdempotencyTable::with_timeouts(ttl, DEFAULT_IN_FLIGHT_TIMEOUT)
+    }
+
+    /// An empty table keeping completed entries for `ttl` and leasing each
+    /// running request its key for `in_flight_timeout`.
+    ///
+    /// Durations beyond 584 years saturate; a lease that long never runs
+    /// out (a crashed worker's key stays locked until the caller restarts
+    /// the table).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `ttl` or `in_flight_timeout` when it is zero.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::IdempotencyTable;
+    /// let table = IdempotencyTable::<u128, u64, 8>::with_timeouts(
+    ///     Duration::from_secs(3600),
+    ///     Duration::from_secs(5),
+    /// )?;
+    /// assert_eq!(table.in_flight_timeout(), Duration::from_secs(5));
+    /// let err = IdempotencyTable::<u128, u64, 8>::with_timeouts(Duration::from_secs(1), Duration::ZERO)
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid in_flight_timeout: must not be zero");
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn with_timeouts(
+        ttl: Duration,
+        in_flight_timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        match validate_timeouts(ttl, in_flight_timeout) {
+            Ok(()) => Ok(IdempotencyTable::with_valid_timeouts(
+                ttl,
+                in_flight_timeout,
+            )),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// An empty table with timeouts already checked by [`validate_timeouts`].
+    pub(crate) const fn with_valid_timeouts(ttl: Duration, in_flight_timeout: Duration) -> Self {
+        let mut table = IdempotencyTable::new();
+        table.ttl_nanos = duration_to_nanos(ttl);
+        table.in_flight_timeout_nanos = duration_to_nanos(in_flight_timeout);
+        table
+    }
+
+    /// How long a completed entry is kept.
+    ///
+    /// ```
+    /// # use stormguard::IdempotencyTable;
+    /// assert_eq!(IdempotencyTable::<u8, u8, 1>::new().ttl().as_secs(), 86_400);
+    /// ```
+    pub const fn ttl(&self) -> Duration {
+        Duration::from_nanos(self.ttl_nanos)
+    }
+
+    /// How long a running request holds its key before another request
+    /// may take it over.
+    ///
+    /// ```
+    /// # use stormguard::IdempotencyTable;
+    /// assert_eq!(IdempotencyTable::<u8, u8, 1>::new().in_flight_timeout().as_secs(), 60);
+    /// ```
+    pub const fn in_flight_timeout(&self) -> Duration {
+        Duration::from_nanos(self.in_flight_timeout_nanos)
+    }
+
+    /// The number of slots, `N`.
+    ///
+    /// ```
+    /// # use stormguard::IdempotencyTable;
+    /// assert_eq!(IdempotencyTable::<u8, u8, 16>::new().capacity(), 16);
+    /// ```
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// The number of live entries (in flight or completed, not expired) at
+    /// `now` — or at the latest `now` the table has seen, if that is later.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 4>::with_ttl(Duration::from_secs(1))?;
+    /// let t0 = Instant::ZERO;
+    /// if let Begin::Execute(ticket) = table.begin(1, 0, t0) {
+    ///     table.complete(ticket, 42, t0).ok();
+    /// }
+    /// assert_eq!(table.live_entries(t0), 1);
+    /// assert_eq!(table.live_entries(t0 + Duration::from_secs(1)), 0);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn live_entries(&self, now: Instant) -> usize {
+        let now = now.max(self.latest);
+        self.slots
+            .iter()
+            .filter(|slot| matches!(slot, Some(entry) if entry.is_live(now)))
+            .count()
+    }
+
+    /// Drops every expired entry (and its stored response) now, rather than
+    /// when its slot is next reused; returns how many were dropped.
+    ///
+    /// Changes no answer — an expired entry already counts as gone — but
+    /// frees what a response owns (a body on the heap, with `std`) early.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 4>::with_ttl(Duration::from_secs(1))?;
+    /// if let Begin::Execute(ticket) = table.begin(1, 0, Instant::ZERO) {
+    ///     table.complete(ticket, 42, Instant::ZERO).ok();
+    /// }
+    /// assert_eq!(table.purge_expired(Instant::from_millis(999)), 0);
+    /// assert_eq!(table.purge_expired(Instant::from_secs(1)), 1);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn purge_expired(&mut self, now: Instant) -> usize {
+        let now = self.advance(now);
+        let mut purged = 0;
+        for slot in &mut self.slots {
+            if matches!(slot, Some(entry) if !entry.is_live(now)) {
+                *slot = None;
+                purged += 1;
+            }
+        }
+        purged
+    }
+
+    /// Reports that the request holding `ticket` finished at `now`, and
+    /// stores its `response` for every retry of the key for the next `ttl`.
+    ///
+    /// Call it with the response the client would have got — an error
+    /// included, once the work has begun to have effects — before sending
+    /// it: a client whose response is then lost gets the same one from its
+    /// retry ([`Begin::Replay`]).
+    ///
+    /// # Errors
+    /// [`StaleTicket`] when the ticket's lease has run out (by `now` or the
+    /// latest instant the table has seen): the key may already belong to a
+    /// takeover. The response is handed back in the error and no entry
+    /// changes — a late worker cannot overwrite another request's entry.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, &str, 4>::with_timeouts(
+    ///     Duration::from_secs(60),
+    ///     Duration::from_secs(1),
+    /// )?;
+    /// let Begin::Execute(slow) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+    /// // The lease runs out; a retry takes the key over.
+    /// let Begin::Execute(retry) = table.begin(1, 0, Instant::from_secs(2)) else { unreachable!() };
+    /// let stale = table.complete(slow, "late", Instant::from_millis(2_500)).unwrap_err();
+    /// assert_eq!(stale.into_response(), "late");
+    /// assert_eq!(table.complete(retry, "fresh", Instant::from_millis(2_500)), Ok(()));
+    /// assert_eq!(table.begin(1, 0, Instant::from_secs(4)), Begin::Replay(&"fresh"));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn complete(
+        &mut self,
+        ticket: Ticket,
+        response: R,
+        now: Instant,
+    ) -> Result<(), StaleTicket<R>> {
+        let now = self.advance(now);
+        let expires = now.saturating_add(Duration::from_nanos(self.ttl_nanos));
+        match self.slots.get_mut(ticket.slot) {
+            Some(Some(entry)) if entry.is_held_by(&ticket, now) => {
+                entry.response = Some(response);
+                entry.until = expires;
+                Ok(())
+            }
+            _ => Err(StaleTicket { response }),
+        }
+    }
+
+    /// Releases the key held by `ticket`: the request failed before any
+    /// side effect, so the next `begin` with the key may run it afresh.
+    ///
+    /// Stripe saves no result for a request that failed validation or never
+    /// started executing; this is that case. Once the work may have had an
+    /// effect, [`complete`](Self::complete) with the error response instead.
+    ///
+    /// # Errors
+    /// [`StaleTicket`] when the ticket's lease has run out by the latest
+    /// instant the table has seen; no entry changes.
+    ///
+    /// ```
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 4>::new();
+    /// let Begin::Execute(ticket) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+    /// assert_eq!(table.begin(1, 0, Instant::ZERO), Begin::InProgress);
+    /// table.abort(ticket)?;
+    /// assert!(matches!(table.begin(1, 0, Instant::ZERO), Begin::Execute(_)));
+    /// # Ok::<(), stormguard::StaleTicket>(())
+    /// ```
+    pub fn abort(&mut self, ticket: Ticket) -> Result<(), StaleTicket> {
+        let now = self.latest;
+        let Some(slot) = self.slots.get_mut(ticket.slot) else {
+            return Err(StaleTicket { response: () });
+        };
+        if slot
+            .as_ref()
+            .is_some_and(|entry| entry.is_held_by(&ticket, now))
+        {
+            *slot = None;
+            Ok(())
+        } else {
+            Err(StaleTicket { response: () })
+        }
+    }
+
+    /// The table's clock: `now`, or the latest instant seen if that is later.
+    fn advance(&mut self, now: Instant) -> Instant {
+        if now > self.latest {
+            self.latest = now;
+        }
+        self.latest
+    }
+}
+
+impl<K: Eq, R, const N: usize> IdempotencyTable<K, R, N> {
+    /// Looks up a request's `key` at `now` and says what to do with it.
+    ///
+    /// Call it before doing any work for a keyed request, then act on the
+    /// answer (see the table on [`IdempotencyTable`]). Only
+    /// [`Begin::Execute`] changes the table: the key is then in flight,
+    /// held by the returned [`Ticket`], until
+    /// [`complete`](Self::complete), [`abort`](Self::abort) or the end of
+    /// its lease. A `fingerprint` differing from the one stored with a live
+    /// entry answers [`Begin::Mismatch`], whatever the entry's state.
+    ///
+    /// ```
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u32, u8, 1>::new();
+    /// let now = Instant::ZERO;
+    /// let Begin::Execute(ticket) = table.begin(10, 0xf00d, now) else { unreachable!() };
+    /// assert_eq!(table.begin(10, 0xf00d, now), Begin::InProgress); // 409
+    /// assert_eq!(table.begin(10, 0xbeef, now), Begin::Mismatch); // 422
+    /// assert_eq!(table.begin(11, 0xf00d, now), Begin::Full); // 503: one slot, in use
+    /// table.complete(ticket, 200, now).ok();
+    /// assert_eq!(table.begin(10, 0xf00d, now), Begin::Replay(&200));
+    /// ```
+    pub fn begin(&mut self, key: K, fingerprint: u64, now: Instant) -> Begin<&R> {
+        let now = self.advance(now);
+        let index = match self.lookup(&key, now) {
+            Lookup::Live(index) => {
+                return match self.slots.get(index) {
+                    Some(Some(entry)) if entry.fingerprint != fingerprint => Begin::Mismatch,
+                    Some(Some(Entry {
+                        response: Some(response),
+                        ..
+                    })) => Begin::Replay(response),
+                    _ => Begin::InProgress,
+                };
+            }
+            Lookup::Take(index) => index,
+            Lookup::Full => return Begin::Full,
+        };
+        let generation = self.next_generation;
+        let entry = Entry {
+            key,
+            fingerprint,
+            generation,
+            until: now.saturating_add(Duration::from_nanos(self.in_flight_timeout_nanos)),
+            response: None,
+        };
+        match self.slots.get_mut(index) {
+            Some(slot) => *slot = Some(entry),
+            None => return Begin::Full,
+        }
+        self.next_generation = generation.wrapping_add(1);
+        Begin::Execute(Ticket {
+            slot: index,
+            generation,
+        })
+    }
+
+    fn lookup(&self, key: &K, now: Instant) -> Lookup {
+        let mut spare = None;
+        for (index, slot) in self.slots.iter().enumerate() {
+            match slot {
+                Some(entry) if entry.key == *key => {
+                    return if entry.is_live(now) {
+                        Lookup::Live(index)
+                    } else {
+                        Lookup::Take(index)
+                    };
+                }
+                Some(entry) if entry.is_live(now) => {}
+                _ => {
+                    if spare.is_none() {
+                        spare = Some(index);
+                    }
+                }
+            }
+        }
+        match spare {
+            Some(index) => Lookup::Take(index),
+            None => Lookup::Full,
+        }
+    }
+}
+
+impl<K, R, const N: usize> Default for IdempotencyTable<K, R, N> {
+    /// Same as [`IdempotencyTable::new`].
+    fn default() -> Self {
+        IdempotencyTable::new()
+    }
+}
+
+/// What [`IdempotencyTable::begin`] says to do with a keyed request.
+///
+/// Every answer but `Execute` is a refusal to run the request; each maps to
+/// the HTTP status the IETF draft "The Idempotency-Key HTTP Header Field"
+/// gives it ([`refusal_status`](Self::refusal_status)). `T` is `&R` from
+/// [`IdempotencyTable`] and an owned `R` from `SyncIdempotencyTable`
+/// (`std`), which cannot lend out of its lock.
+///
+/// ```
+/// use stormguard::{Begin, IdempotencyTable, Instant};
+/// let mut table = IdempotencyTable::<u8, String, 2>::new();
+/// let answer = match table.begin(1, 0, Instant::ZERO) {
+///     Begin::Execute(ticket) => {
+///         let response = String::from("charged");
+///         table.complete(ticket, response.clone(), Instant::ZERO).ok();
+///         response
+///     }
+///     Begin::Replay(stored) => stored.clone(),
+///     refused => format!("HTTP {:?}", refused.refusal_status()),
+/// };
+/// assert_eq!(answer, "charged");
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "an `Execute` ticket must be completed or aborted, and a refusal answered"]
+pub enum Begin<T> {
+    /// Run the request, then hand the ticket back to
+    /// [`complete`](IdempotencyTable::complete) or
+    /// [`abort`](IdempotencyTable::abort).
+    Execute(Ticket),
+    /// The request already completed: answer with its stored response.
+    Replay(T),
+    /// The request is running elsewhere: answer `409 Conflict` (the client
+    /// retries later and then gets the replay).
+    InProgress,
+    /// The key was used with another payload: answer `422 Unprocessable
+    /// Content` (a client bug; retrying cannot help).
+    Mismatch,
+    /// No room for a new key: answer `503 Service Unavailable` (nothing a
+    /// client may still need was evicted to make room).
+    Full,
+}
+
+impl<T> Begin<T> {
+    /// The HTTP status for a refusal (409, 422 or 503), or `None` for
+    /// `Execute` and `Replay`, whose status is the request's own.
+    ///
+    /// ```
+    /// use stormguard::Begin;
+    /// assert_eq!(Begin::<()>::InProgress.refusal_status(), Some(409));
+    /// assert_eq!(Begin::<()>::Mismatch.refusal_status(), Some(422));
+    /// assert_eq!(Begin::<()>::Full.refusal_status(), Some(503));
+    /// assert_eq!(Begin::Replay(()).refusal_status(), None);
+    /// ```
+    pub const fn refusal_status(&self) -> Option<u16> {
+        match self {
+            Begin::Execute(_) | Begin::Replay(_) => None,
+            Begin::InProgress => Some(409),
+            Begin::Mismatch => Some(422),
+            Begin::Full => Some(503),
+        }
+    }
+
+    /// The same answer with `f` applied to a replayed response.
+    ///
+    /// ```
+    /// use stormguard::Begin;
+    /// assert_eq!(Begin::Replay(2).map_replay(|r| r * 10), Begin::Replay(20));
+    /// assert_eq!(Begin::<u8>::Full.map_replay(|r| r * 10), Begin::Full);
+    /// ```
+    pub fn map_replay<U>(self, f: impl FnOnce(T) -> U) -> Begin<U> {
+        match self {
+            Begin::Execute(ticket) => Begin::Execute(ticket),
+            Begin::Replay(response) => Begin::Replay(f(response)),
+            Begin::InProgress => Begin::InProgress,
+            Begin::Mismatch => Begin::Mismatch,
+            Begin::Full => Begin::Full,
+        }
+    }
+}
+
+impl<R: Clone> Begin<&R> {
+    /// The same answer owning a clone of the replayed response.
+    ///
+    /// ```
+    /// use stormguard::Begin;
+    /// let stored = String::from("receipt");
+    /// assert_eq!(Begin::Replay(&stored).cloned(), Begin::Replay(stored.clone()));
+    /// ```
+    pub fn cloned(self) -> Begin<R> {
+        self.map_replay(R::clone)
+    }
+}
+
+/// The right to finish one execution of a keyed request, given by
+/// [`Begin::Execute`].
+///
+/// A ticket is single-use (neither `Clone` nor `Copy`): it is consumed by
+/// [`complete`](IdempotencyTable::complete) or
+/// [`abort`](IdempotencyTable::abort). It names its entry by slot and
+/// generation, so a ticket whose lease ran out — its key taken over, its
+/// slot perhaps reused by another key — is refused with [`StaleTicket`]
+/// instead of overwriting someone else's entry. Dropping a ticket unused
+/// leaves the key in progress until its lease runs out.
+///
+/// ```
+/// use stormguard::{Begin, IdempotencyTable, Instant};
+/// let mut table = IdempotencyTable::<u8, u8, 2>::new();
+/// let Begin::Execute(first) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+/// let Begin::Execute(second) = table.begin(2, 0, Instant::ZERO) else { unreachable!() };
+/// assert!(second.fencing_token() > first.fencing_token());
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+#[must_use = "a ticket must be completed or aborted, or its key stays in progress until the lease runs out"]
+pub struct Ticket {
+    slot: usize,
+    generation: u64,
+}
+
+impl Ticket {
+    /// A number that grows with every `Execute` the table grants: a
+    /// fencing token.
+    ///
+    /// When the side effect goes to a store that can compare numbers, send
+    /// the token along and let the store refuse a write carrying a smaller
+    /// token than one it has seen — that fences a worker whose lease ran
+    /// out even at the store.
+    ///
+    /// ```
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 2>::new();
+    /// let Begin::Execute(ticket) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+    /// assert_eq!(ticket.fencing_token(), 0);
+    /// ```
+    pub const fn fencing_token(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// A [`Ticket`] whose lease ran out: its `complete` or `abort` changed
+/// nothing.
+///
+/// The key may already belong to another execution (a takeover after the
+/// lease), so a late worker must not write over it. `complete` hands its
+/// response back inside the error (like `heapless::Vec::push` hands back an
+/// item that did not fit), so the worker can still answer its own client.
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{Begin, IdempotencyTable, Instant};
+/// let mut table = IdempotencyTable::<u8, u8, 2>::with_timeouts(
+///     Duration::from_secs(60),
+///     Duration::from_secs(1),
+/// )?;
+/// let Begin::Execute(ticket) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+/// let err = table.complete(ticket, 7, Instant::from_secs(1)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "stale idempotency ticket: its lease ran out, the key may belong to another execution",
+/// );
+/// assert_eq!(err.into_response(), 7);
+/// # Ok::<(), stormguard::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StaleTicket<R = ()> {
+    response: R,
+}
+
+impl<R> StaleTicket<R> {
+    /// The response that was not stored.
+    ///
+    /// ```
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 1>::with_timeouts(
+    ///     core::time::Duration::from_secs(1),
+    ///     core::time::Duration::from_secs(1),
+    /// )?;
+    /// let Begin::Execute(ticket) = table.begin(1, 0, Instant::ZERO) else { unreachable!() };
+    /// let _ = table.begin(2, 0, Instant::from_secs(5)); // the clock moves on
+    /// assert_eq!(table.complete(ticket, 9, Instant::ZERO).map_err(|e| e.into_response()), Err(9));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn into_response(self) -> R {
+        self.response
+    }
+}
+
+impl<R> fmt::Display for StaleTicket<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "stale idempotency ticket: its lease ran out, the key may belong to another execution",
+        )
+    }
+}
+
+impl<R: fmt::Debug> core::error::Error for StaleTicket<R> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn table<const N: usize>() -> IdempotencyTable<u32, u32, N> {
+        match IdempotencyTable::with_timeouts(10 * SEC, 2 * SEC) {
+            Ok(table) => table,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    fn execute<T>(answer: Begin<T>) -> Ticket {
+        match answer {
+            Begin::Execute(ticket) => ticket,
+            _ => panic!("expected Execute"),
+        }
+    }
+
+    #[test]
+    fn a_reused_slot_fences_the_old_ticket_by_generation() {
+        let mut t = table::<1>();
+        let old = execute(t.begin(1, 0, Instant::ZERO));
+        // Key 2 reclaims the only slot once key 1's lease has run out.
+        let new = execute(t.begin(2, 0, Instant::from_secs(2)));
+        assert_eq!(old.slot, new.slot);
+        assert_ne!(old.generation, new.generation);
+        assert_eq!(t.abort(old), Err(StaleTicket { response: () }));
+        assert_eq!(t.begin(2, 0, Instant::from_secs(2)), Begin::InProgress);
+        assert_eq!(t.complete(new, 5, Instant::from_secs(3)), Ok(()));
+        assert_eq!(t.begin(2, 0, Instant::from_secs(3)), Begin::Replay(&5));
+    }
+
+    #[test]
+    fn a_ticket_from_another_table_is_refused() {
+        let mut a = table::<2>();
+        let mut b = table::<2>();
+        let _ = execute(a.begin(1, 0, Instant::ZERO));
+        let from_a = execute(a.begin(2, 0, Instant::ZERO));
+        let _ = execute(b.begin(1, 0, Instant::ZERO));
+        assert!(b.abort(from_a).is_err());
+        assert_eq!(b.live_entries(Instant::ZERO), 1);
+    }
+
+    #[test]
+    fn generations_wrap_without_panicking() {
+        let mut t = table::<2>();
+        t.next_generation = u64::MAX;
+        let last = execute(t.begin(1, 0, Instant::ZERO));
+        let first = execute(t.begin(2, 0, Instant::ZERO));
+        assert_eq!((last.fencing_token(), first.fencing_token()), (u64::MAX, 0));
+        assert_eq!(t.complete(last, 1, Instant::ZERO), Ok(()));
+        assert_eq!(t.complete(first, 2, Instant::ZERO), Ok(()));
+    }
+
+    #[test]
+    fn extreme_instants_and_durations_saturate() {
+        let mut t =
+            match IdempotencyTable::<u32, u32, 2>::with_timeouts(Duration::MAX, Duration::MAX) {
+                Ok(table) => table,
+                Err(err) => panic!("{err}"),
+            };
+        let ticket = execute(t.begin(1, 0, Instant::from_nanos(u64::MAX - 1)));
+        assert_eq!(
+            t.complete(ticket, 3, Instant::from_nanos(u64::MAX - 1)),
+            Ok(())
+        );
+        assert_eq!(t.begin(1, 0, Instant::ZERO), Begin::Replay(&3));
+        // At Instant::MAX every entry has expired; nothing overflows.
+        assert!(matches!(t.begin(1, 0, Instant::MAX), Begin::Execute(_)));
+    }
+
+    #[test]
+    fn a_zero_capacity_table_is_always_full() {
+        let mut t = table::<0>();
+        assert_eq!(t.begin(1, 0, Instant::ZERO), Begin::Full);
+        assert_eq!(t.purge_expired(Instant::MAX), 0);
+    }
+}
