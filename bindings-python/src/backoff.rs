@@ -53,7 +53,10 @@ impl Backoff {
     #[pyo3(signature = (base, step, max_delay=None, jitter="none"))]
     fn linear(base: f64, step: f64, max_delay: Option<f64>, jitter: &str) -> PyResult<Backoff> {
         build(
-            stormguard::Backoff::linear(seconds("backoff.base", base)?, seconds("backoff.step", step)?),
+            stormguard::Backoff::linear(
+                seconds("backoff.base", base)?,
+                seconds("backoff.step", step)?,
+            ),
             max_delay,
             jitter,
         )
@@ -62,7 +65,12 @@ impl Backoff {
     /// `base·factorⁿ` before retry `n`, capped at `max_delay`.
     #[staticmethod]
     #[pyo3(signature = (base=0.1, factor=2.0, max_delay=10.0, jitter="full"))]
-    fn exponential(base: f64, factor: f64, max_delay: Option<f64>, jitter: &str) -> PyResult<Backoff> {
+    fn exponential(
+        base: f64,
+        factor: f64,
+        max_delay: Option<f64>,
+        jitter: &str,
+    ) -> PyResult<Backoff> {
         build(
             stormguard::Backoff::exponential(seconds("backoff.base", base)?, factor),
             max_delay,

@@ -45,7 +45,12 @@ impl CircuitBreaker {
 #[pymethods]
 impl CircuitBreaker {
     #[new]
-    #[pyo3(signature = (failure_threshold=None, recovery_timeout=30.0, half_open_probes=None))]
+    // `None` stands for the defaults shown, so that a huge or negative int
+    // can be a ValueError rather than an OverflowError.
+    #[pyo3(
+        signature = (failure_threshold=None, recovery_timeout=30.0, half_open_probes=None),
+        text_signature = "(failure_threshold=5, recovery_timeout=30.0, half_open_probes=1)"
+    )]
     fn new(
         failure_threshold: Option<&Bound<'_, PyAny>>,
         recovery_timeout: f64,
@@ -103,7 +108,10 @@ pub(crate) struct Permit {
 }
 
 impl Permit {
-    fn report(&self, verdict: impl FnOnce(&stormguard::CircuitBreaker, PermitToken)) -> PyResult<()> {
+    fn report(
+        &self,
+        verdict: impl FnOnce(&stormguard::CircuitBreaker, PermitToken),
+    ) -> PyResult<()> {
         if self.reported.swap(true, Ordering::AcqRel) {
             return Err(PyRuntimeError::new_err("this permit was already reported"));
         }

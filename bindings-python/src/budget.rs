@@ -63,11 +63,15 @@ pub(crate) struct RetryBudget {
 #[pymethods]
 impl RetryBudget {
     #[new]
-    #[pyo3(signature = (ratio=0.2, min_per_second=None, ttl=10.0))]
+    #[pyo3(
+        signature = (ratio=0.2, min_per_second=None, ttl=10.0),
+        text_signature = "(ratio=0.2, min_per_second=10, ttl=10.0)"
+    )]
     fn new(ratio: f64, min_per_second: Option<&Bound<'_, PyAny>>, ttl: f64) -> PyResult<Self> {
         let min = min_per_second.map_or(Ok(10), |v| count("min_per_second", v))?;
         Ok(RetryBudget {
-            inner: stormguard::RetryBudget::new(ratio, min, seconds("ttl", ttl)?).map_err(config)?,
+            inner: stormguard::RetryBudget::new(ratio, min, seconds("ttl", ttl)?)
+                .map_err(config)?,
         })
     }
 

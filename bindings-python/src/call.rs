@@ -7,8 +7,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyString};
 use stormguard::{
-    Budget, Decision, Failure, FailureClass, Idempotency, Instant, NoBudget, PermitToken, Replay,
-    RetryAfter, RetryPolicy, RetryState,
+    Budget, Decision, Failure, FailureClass, GiveUp, Idempotency, Instant, NoBudget, PermitToken,
+    Replay, RetryAfter, RetryPolicy, RetryState,
 };
 
 use crate::backoff::Backoff;
@@ -65,8 +65,15 @@ impl Policy {
         if let Some(max) = max_server_delay {
             builder = builder.max_server_delay(seconds("max_server_delay", max)?);
         }
+        // Python callers say `attempts`, the core `max_attempts`.
+        let policy = builder.build().map_err(|e| match e.field() {
+            "max_attempts" => {
+                PyValueError::new_err(e.to_string().replace("max_attempts", "attempts"))
+            }
+            _ => config(e),
+        })?;
         Ok(Policy {
-            policy: builder.build().map_err(config)?,
+            policy,
             budget: budget.map(BudgetRef::extract).transpose()?,
             breaker,
         })
@@ -147,7 +154,9 @@ impl Call {
         stop: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (Some(&class), Some(&replay)) = (CLASSES.get(class_), REPLAYS.get(replay)) else {
-            return Err(PyValueError::new_err("invalid failure class or replay code"));
+            return Err(PyValueError::new_err(
+                "invalid failure class or replay code",
+            ));
         };
         let mut failure = Failure::new(class, replay);
         if stop {
@@ -161,10 +170,15 @@ impl Call {
         if let (Some(breaker), Some(token)) = (&policy.breaker, self.token.take()) {
             breaker.get().inner.record_failure(token, t);
         }
-        Ok(match self.state.on_failure(&policy.policy, &failure, t, policy.budget()) {
-            Decision::Retry { after } => PyFloat::new(py, after.as_secs_f64()).into_any(),
-            Decision::GiveUp(reason) => PyString::intern(py, reason.as_str()).into_any(),
-        })
+        Ok(
+            match self
+                .state
+                .on_failure(&policy.policy, &failure, t, policy.budget())
+            {
+                Decision::Retry { after } => PyFloat::new(py, after.as_secs_f64()).into_any(),
+                Decision::GiveUp(reason) => PyString::intern(py, reason.as_str()).into_any(),
+            },
+        )
     }
 
     /// Before a retry: with a breaker, acquires the attempt's permit.
@@ -177,7 +191,11 @@ impl Call {
                 self.token = Some(permit.detach());
                 None
             }
-            Err(_) => Some(self.state.on_circuit_open(&policy.policy).as_reason()),
+            Err(_) => {
+                // Counts the give-up in the policy's metrics; always CircuitOpen.
+                let _ = self.state.on_circuit_open(&policy.policy);
+                Some(GiveUp::CircuitOpen.as_str())
+            }
         }
     }
 
@@ -209,18 +227,5 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         self.abandon();
-    }
-}
-
-trait AsReason {
-    fn as_reason(self) -> &'static str;
-}
-
-impl AsReason for Decision {
-    fn as_reason(self) -> &'static str {
-        match self {
-            Decision::GiveUp(reason) => reason.as_str(),
-            Decision::Retry { .. } => "retry",
-        }
     }
 }

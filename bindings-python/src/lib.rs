@@ -24,9 +24,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<budget::RateBudget>()?;
     m.add_class::<budget::CostBucket>()?;
     m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<breaker::Permit>()?;
     m.add_class::<call::Policy>()?;
     m.add_class::<call::Call>()?;
-    m.add("CircuitOpenError", m.py().get_type::<breaker::CircuitOpenError>())?;
+    m.add(
+        "CircuitOpenError",
+        m.py().get_type::<breaker::CircuitOpenError>(),
+    )?;
     m.add_function(wrap_pyfunction!(clock::now_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::skip, m)?)?;
     Ok(())

@@ -630,8 +630,8 @@ mod tests {
             lo = lo.min(d);
             hi = hi.max(d);
         }
-        assert!(lo >= 800 * MS && lo < 810 * MS, "{lo}");
-        assert!(hi <= 1200 * MS && hi > 1190 * MS, "{hi}");
+        assert!((800 * MS..810 * MS).contains(&lo), "{lo}");
+        assert!((1190 * MS + 1..=1200 * MS).contains(&hi), "{hi}");
     }
 
     #[test]

@@ -191,7 +191,7 @@ const fn word(phase: u64, gen: u16, high: u16, mid: u16, low: u16) -> u64 {
 /// `now + timeout`, rounded up to whole milliseconds, saturating at 48 bits.
 const fn deadline_ms(now: Instant, timeout_nanos: u64) -> u64 {
     let nanos = now.as_nanos().saturating_add(timeout_nanos);
-    let ms = nanos / NANOS_PER_MS + (nanos % NANOS_PER_MS != 0) as u64;
+    let ms = nanos.div_ceil(NANOS_PER_MS);
     if ms > MS_MASK {
         MS_MASK
     } else {

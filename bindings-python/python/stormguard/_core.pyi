@@ -1,7 +1,23 @@
 """Type stubs for the compiled half of stormguard (checked by mypy.stubtest)."""
 
-from typing import List, Optional, Union
+__all__ = [
+    "Backoff",
+    "Call",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CostBucket",
+    "Permit",
+    "Policy",
+    "RateBudget",
+    "RetryBudget",
+    "Throttle",
+    "now_ns",
+    "skip",
+]
 
+from typing import List, Optional, Union, final
+
+@final
 class Backoff:
     """A validated backoff schedule."""
 
@@ -21,28 +37,32 @@ class Backoff:
     @property
     def jitter(self) -> str: ...
 
+@final
 class Throttle:
     """gRPC's retry throttle (proposal A6)."""
 
-    def __init__(self, max_tokens: int, token_ratio: float) -> None: ...
+    def __new__(cls, max_tokens: int, token_ratio: float) -> Throttle: ...
     def on_failure(self) -> None: ...
     def on_success(self) -> None: ...
     def allows_retry(self) -> bool: ...
     @property
     def tokens(self) -> float: ...
 
+@final
 class RetryBudget:
     """Retries as a fraction of requests, plus a floor (Finagle, Linkerd)."""
 
-    def __init__(self, ratio: float = 0.2, min_per_second: Optional[int] = 10, ttl: float = 10.0) -> None: ...
+    def __new__(cls, ratio: float = 0.2, min_per_second: Optional[int] = 10, ttl: float = 10.0) -> RetryBudget: ...
     @property
     def available(self) -> float: ...
 
+@final
 class RateBudget:
     """At most `per_second` retries per second, bursts of `burst`."""
 
-    def __init__(self, per_second: float, burst: Optional[int] = None) -> None: ...
+    def __new__(cls, per_second: float, burst: Optional[int] = None) -> RateBudget: ...
 
+@final
 class CostBucket:
     """The AWS SDKs' cost-based retry quota."""
 
@@ -56,6 +76,7 @@ class CircuitOpenError(Exception):
 
     retry_in: float
 
+@final
 class Permit:
     """Permission to make one call; report its outcome once."""
 
@@ -65,21 +86,23 @@ class Permit:
     @property
     def is_probe(self) -> bool: ...
 
+@final
 class CircuitBreaker:
     """A circuit breaker whose half-open state admits exactly `half_open_probes` calls."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         failure_threshold: Optional[int] = 5,
         recovery_timeout: float = 30.0,
         half_open_probes: Optional[int] = 1,
-    ) -> None: ...
+    ) -> CircuitBreaker: ...
     @property
     def state(self) -> str: ...
     def acquire(self) -> Permit: ...
 
-Budget = Union[Throttle, RetryBudget, RateBudget, CostBucket]
+_Budget = Union[Throttle, RetryBudget, RateBudget, CostBucket]
 
+@final
 class Call:
     def on_failure(
         self, class_: int = 0, replay: int = 2, delay: Optional[float] = None, stop: bool = False
@@ -90,17 +113,18 @@ class Call:
     @property
     def attempts(self) -> int: ...
 
+@final
 class Policy:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         attempts: Optional[int] = None,
         backoff: Optional[Backoff] = None,
         deadline: Optional[float] = None,
         max_server_delay: Optional[float] = None,
         idempotent: bool = True,
-        budget: Optional[Budget] = None,
+        budget: Optional[_Budget] = None,
         breaker: Optional[CircuitBreaker] = None,
-    ) -> None: ...
+    ) -> Policy: ...
     @property
     def has_breaker(self) -> bool: ...
     @property
