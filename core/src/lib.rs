@@ -94,7 +94,7 @@ extern crate std;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
-// TEMP pub mod classify;
+pub mod classify;
 mod config;
 pub mod failure;
 pub mod idempotency;

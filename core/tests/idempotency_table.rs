@@ -4,6 +4,7 @@
 //! `begin`, `complete`, `abort`, `purge_expired` and clock moves (forwards
 //! and backwards) must get the same answer from the table, from the `Sync`
 //! wrapper and from the model at every step.
+#![cfg(feature = "std")]
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -404,4 +405,46 @@ fn zero_timeouts_are_config_errors_naming_the_field() {
     );
     let err = SyncTable::with_timeouts(Duration::ZERO, Duration::ZERO).unwrap_err();
     assert_eq!(err.field(), "ttl");
+}
+
+#[test]
+fn a_run_time_limit_below_n_is_a_hard_capacity() {
+    let mut t = IdempotencyTable::<u32, u32, 8>::new()
+        .with_limit(2)
+        .unwrap();
+    let now = Instant::from_secs(1);
+    let Begin::Execute(a) = t.begin(1, 0, now) else {
+        panic!("first key")
+    };
+    let Begin::Execute(_) = t.begin(2, 0, now) else {
+        panic!("second key")
+    };
+    assert_eq!(t.begin(3, 0, now), Begin::Full);
+    t.complete(a, 10, now).unwrap();
+    assert_eq!(
+        t.begin(3, 0, now),
+        Begin::Full,
+        "a completed entry is still live"
+    );
+    // A day later both entries have expired (key 2's lease long ago): two
+    // keys get in, a third does not.
+    let later = now + t.ttl() + core::time::Duration::from_secs(1);
+    assert!(matches!(t.begin(1, 0, later), Begin::Execute(_)));
+    assert!(matches!(t.begin(3, 0, later), Begin::Execute(_)));
+    assert_eq!(t.begin(4, 0, later), Begin::Full);
+    assert_eq!(t.live_entries(later), 2);
+    assert_eq!(
+        IdempotencyTable::<u8, u8, 4>::new()
+            .with_limit(5)
+            .unwrap_err()
+            .field(),
+        "capacity"
+    );
+    assert_eq!(
+        IdempotencyTable::<u8, u8, 4>::new()
+            .with_limit(0)
+            .unwrap_err()
+            .field(),
+        "capacity"
+    );
 }

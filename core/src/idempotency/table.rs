@@ -85,12 +85,12 @@ pub(crate) const DEFAULT_IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
 /// indexed by a hash of the key.
 ///
 /// Memory: `size_of::<IdempotencyTable<K, R, N>>()` is
-/// `N × size_of::<Option<(K, Option<R>, [u64; 3])>>() + 32` bytes, up to
+/// `N × size_of::<Option<(K, Option<R>, [u64; 3])>>() + 40` bytes, up to
 /// field order and padding — each slot holds the key, the response, the
 /// fingerprint, the generation and one instant; the table adds its TTL,
-/// lease, clock and generation counter. On a 64-bit target, with
+/// lease, clock, generation counter and live-entry limit. On a 64-bit target, with
 /// [`IdempotencyKey`](crate::IdempotencyKey) keys and `u64` responses, a
-/// slot is 56 bytes and 1024 slots take 56 KiB + 32 bytes.
+/// slot is 56 bytes and 1024 slots take 56 KiB + 40 bytes.
 ///
 /// # Example
 /// ```
@@ -98,7 +98,7 @@ pub(crate) const DEFAULT_IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(60);
 /// use stormguard::{Begin, IdempotencyKey, IdempotencyTable, Instant};
 ///
 /// let mut table: IdempotencyTable<IdempotencyKey, u64, 1024> = IdempotencyTable::new();
-/// assert_eq!(core::mem::size_of_val(&table), 1024 * 56 + 32);
+/// assert_eq!(core::mem::size_of_val(&table), 1024 * 56 + 40);
 ///
 /// let key = IdempotencyKey::from_u128(7);
 /// let fingerprint = 0xc4a2_6e; // a hash of ("alice", 30)
@@ -122,6 +122,8 @@ pub struct IdempotencyTable<K, R, const N: usize> {
     latest: Instant,
     /// The generation the next `Execute` gets.
     next_generation: u64,
+    /// At most this many live entries (≤ N): a capacity chosen at run time.
+    limit: usize,
 }
 
 #[derive(Debug)]
@@ -192,7 +194,35 @@ impl<K, R, const N: usize> IdempotencyTable<K, R, N> {
             in_flight_timeout_nanos: duration_to_nanos(DEFAULT_IN_FLIGHT_TIMEOUT),
             latest: Instant::ZERO,
             next_generation: 0,
+            limit: N,
         }
+    }
+
+    /// The same table holding at most `limit` live entries (1..=N): a
+    /// capacity chosen at run time, below the memory reserved by `N`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `capacity` when `limit` is zero or above N.
+    ///
+    /// ```
+    /// use stormguard::{Begin, IdempotencyTable, Instant};
+    /// let mut table = IdempotencyTable::<u8, u8, 8>::new().with_limit(1)?;
+    /// assert!(matches!(table.begin(1, 0, Instant::ZERO), Begin::Execute(_)));
+    /// assert_eq!(table.begin(2, 0, Instant::ZERO), Begin::Full);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn with_limit(mut self, limit: usize) -> Result<Self, ConfigError> {
+        if limit == 0 {
+            return Err(ConfigError::new("capacity", ConfigErrorKind::Zero));
+        }
+        if limit > N {
+            return Err(ConfigError::new(
+                "capacity",
+                ConfigErrorKind::OutOfRange("at most the table's reserved size N"),
+            ));
+        }
+        self.limit = limit;
+        Ok(self)
     }
 
     /// An empty table keeping completed entries for `ttl`, with the default
@@ -280,14 +310,17 @@ impl<K, R, const N: usize> IdempotencyTable<K, R, N> {
         Duration::from_nanos(self.in_flight_timeout_nanos)
     }
 
-    /// The number of slots, `N`.
+    /// The most live entries the table holds: `N`, or the limit set with
+    /// [`with_limit`](IdempotencyTable::with_limit).
     ///
     /// ```
     /// # use stormguard::IdempotencyTable;
     /// assert_eq!(IdempotencyTable::<u8, u8, 16>::new().capacity(), 16);
+    /// assert_eq!(IdempotencyTable::<u8, u8, 16>::new().with_limit(3)?.capacity(), 3);
+    /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub const fn capacity(&self) -> usize {
-        N
+        self.limit
     }
 
     /// The number of live entries (in flight or completed, not expired) at
@@ -494,16 +527,17 @@ impl<K: Eq, R, const N: usize> IdempotencyTable<K, R, N> {
 
     fn lookup(&self, key: &K, now: Instant) -> Lookup {
         let mut spare = None;
+        let mut expired_same_key = None;
+        let mut live = 0;
         for (index, slot) in self.slots.iter().enumerate() {
             match slot {
                 Some(entry) if entry.key == *key => {
-                    return if entry.is_live(now) {
-                        Lookup::Live(index)
-                    } else {
-                        Lookup::Take(index)
-                    };
+                    if entry.is_live(now) {
+                        return Lookup::Live(index);
+                    }
+                    expired_same_key = Some(index);
                 }
-                Some(entry) if entry.is_live(now) => {}
+                Some(entry) if entry.is_live(now) => live += 1,
                 _ => {
                     if spare.is_none() {
                         spare = Some(index);
@@ -511,9 +545,9 @@ impl<K: Eq, R, const N: usize> IdempotencyTable<K, R, N> {
                 }
             }
         }
-        match spare {
-            Some(index) => Lookup::Take(index),
-            None => Lookup::Full,
+        match expired_same_key.or(spare) {
+            Some(index) if live < self.limit => Lookup::Take(index),
+            _ => Lookup::Full,
         }
     }
 }
