@@ -14,6 +14,7 @@ mod budget;
 mod call;
 mod clock;
 mod convert;
+mod idempotency;
 
 /// The compiled module.
 #[pymodule]
@@ -31,6 +32,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "CircuitOpenError",
         m.py().get_type::<breaker::CircuitOpenError>(),
     )?;
+    m.add_class::<idempotency::IdempotencyTable>()?;
+    m.add_class::<idempotency::Ticket>()?;
+    m.add_class::<idempotency::Begin>()?;
+    m.add_function(wrap_pyfunction!(idempotency::new_idempotency_key, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency::parse_retry_after, m)?)?;
     m.add_function(wrap_pyfunction!(clock::now_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::skip, m)?)?;
     Ok(())

@@ -65,7 +65,7 @@ BAD_NUMBERS = [math.nan, math.inf, -math.inf, -1.0, 1e300]
 
 @pytest.mark.parametrize("value", BAD_NUMBERS)
 def test_bad_seconds_are_value_errors(value: float) -> None:
-    for make in [
+    makers: List[Callable[[], Any]] = [
         lambda: sg.Backoff.constant(value),
         lambda: sg.Backoff.exponential(base=value),
         lambda: sg.Backoff.exponential(max_delay=value),
@@ -74,7 +74,8 @@ def test_bad_seconds_are_value_errors(value: float) -> None:
         lambda: sg.RetryBudget(ttl=value),
         lambda: sg.retry(on=OSError, deadline=value),
         lambda: sg.retry(on=OSError, max_server_delay=value),
-    ]:
+    ]
+    for make in makers:
         with pytest.raises(ValueError):
             make()
 

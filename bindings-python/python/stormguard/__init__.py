@@ -43,13 +43,18 @@ from typing import (
 
 from ._core import (
     Backoff,
+    Begin,
     CircuitBreaker,
     CircuitOpenError,
     CostBucket,
+    IdempotencyTable,
     Permit,
     RateBudget,
     RetryBudget,
     Throttle,
+    Ticket,
+    new_idempotency_key,
+    parse_retry_after,
 )
 from ._core import Call as _Call
 from ._core import Policy as _Policy
@@ -69,15 +74,21 @@ __all__ = [
     "STOP",
     "Attempt",
     "Backoff",
+    "Begin",
     "CircuitBreaker",
     "CircuitOpenError",
     "CostBucket",
+    "IdempotencyTable",
     "Permit",
     "RateBudget",
     "RetryBudget",
     "RetryDetails",
     "Throttle",
+    "Ticket",
+    "advance_clock",
     "is_testing",
+    "new_idempotency_key",
+    "parse_retry_after",
     "retry",
     "retrying",
     "set_testing",
@@ -131,6 +142,12 @@ def set_testing(on: bool) -> None:
 def is_testing() -> bool:
     """Whether testing mode is on."""
     return _testing
+
+
+def advance_clock(seconds: float) -> None:
+    """Move stormguard's clock forward, as if `seconds` had passed: in tests,
+    lets a breaker's recovery timeout or a deadline pass without waiting."""
+    _skip(seconds)
 
 
 @contextlib.contextmanager

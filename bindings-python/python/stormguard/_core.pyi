@@ -2,20 +2,25 @@
 
 __all__ = [
     "Backoff",
+    "Begin",
     "Call",
     "CircuitBreaker",
     "CircuitOpenError",
     "CostBucket",
+    "IdempotencyTable",
     "Permit",
     "Policy",
     "RateBudget",
     "RetryBudget",
     "Throttle",
+    "Ticket",
+    "new_idempotency_key",
     "now_ns",
+    "parse_retry_after",
     "skip",
 ]
 
-from typing import List, Optional, Union, final
+from typing import Any, Hashable, List, Optional, Union, final
 
 @final
 class Backoff:
@@ -134,3 +139,35 @@ class Policy:
 
 def now_ns() -> int: ...
 def skip(seconds: float) -> None: ...
+
+@final
+class Ticket:
+    """Permission to run one keyed request; complete or abort it once."""
+
+@final
+class Begin:
+    """What `IdempotencyTable.begin` answered."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def status(self) -> Optional[int]: ...
+    @property
+    def response(self) -> Any: ...
+    @property
+    def ticket(self) -> Optional[Ticket]: ...
+
+@final
+class IdempotencyTable:
+    """Runs each idempotency key's work once and replays its response."""
+
+    def __new__(cls, capacity: int, ttl: float = 86400.0) -> IdempotencyTable: ...
+    def begin(self, key: str, fingerprint: Hashable) -> Begin: ...
+    def complete(self, ticket: Ticket, response: Any) -> bool: ...
+    def abort(self, ticket: Ticket) -> bool: ...
+    @property
+    def capacity(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def new_idempotency_key() -> str: ...
+def parse_retry_after(value: str, now: Optional[float] = None) -> float: ...
