@@ -102,16 +102,43 @@ impl Policy {
         }
     }
 
+    /// The breaker's permit for a first attempt, as an int; raises
+    /// `CircuitOpenError` when refused. Without a breaker, 0.
+    fn acquire(&self, py: Python<'_>) -> PyResult<u32> {
+        match &self.breaker {
+            Some(breaker) => Ok(breaker.get().acquire_token(py)?.to_bits()),
+            None => Ok(0),
+        }
+    }
+
+    /// The first attempt, made under `permit`, succeeded: tell the breaker
+    /// and the budget (no `Call` needed).
+    fn first_try_success_with(&self, permit: u32) {
+        if let Some(breaker) = &self.breaker {
+            breaker
+                .get()
+                .inner
+                .record_success(PermitToken::from_bits(permit), now());
+        }
+        self.first_try_success();
+    }
+
     /// Starts a call whose first attempt began at `started_ns` (stormguard's
-    /// clock; default now). With a breaker, acquires the first attempt's
-    /// permit, raising `CircuitOpenError` when refused.
-    #[pyo3(signature = (started_ns=None))]
-    fn start(slf: &Bound<'_, Self>, started_ns: Option<u64>) -> PyResult<Call> {
+    /// clock; default now). With a breaker, the first attempt's permit is
+    /// `permit` (from `acquire`), or is acquired now, raising
+    /// `CircuitOpenError` when refused.
+    #[pyo3(signature = (started_ns=None, permit=None))]
+    fn start(
+        slf: &Bound<'_, Self>,
+        started_ns: Option<u64>,
+        permit: Option<u32>,
+    ) -> PyResult<Call> {
         let this = slf.get();
         let started = started_ns.map_or_else(now, Instant::from_nanos);
-        let token = match &this.breaker {
-            Some(breaker) => Some(breaker.get().acquire_token(slf.py())?),
-            None => None,
+        let token = match (&this.breaker, permit) {
+            (Some(_), Some(bits)) => Some(PermitToken::from_bits(bits)),
+            (Some(breaker), None) => Some(breaker.get().acquire_token(slf.py())?),
+            (None, _) => None,
         };
         Ok(Call {
             policy: slf.clone().unbind(),

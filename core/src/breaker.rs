@@ -844,6 +844,34 @@ pub struct PermitToken {
 }
 
 impl PermitToken {
+    /// The token as a `u32` (generation and probe flag), for a binding that
+    /// hands it to another language and back.
+    ///
+    /// ```
+    /// use stormguard::{CircuitBreaker, Instant, PermitToken};
+    /// let b = CircuitBreaker::default();
+    /// let token = b.try_acquire(Instant::ZERO).unwrap().detach();
+    /// assert_eq!(PermitToken::from_bits(token.to_bits()), token);
+    /// ```
+    pub const fn to_bits(self) -> u32 {
+        ((self.generation as u32) << 1) | self.probe as u32
+    }
+
+    /// A token from [`to_bits`](PermitToken::to_bits). Bits that did not
+    /// come from `to_bits` make a token of some generation: reported, it is
+    /// fenced out unless that generation is the breaker's current one.
+    ///
+    /// ```
+    /// use stormguard::PermitToken;
+    /// assert_eq!(PermitToken::from_bits(0b11).to_bits(), 0b11);
+    /// ```
+    pub const fn from_bits(bits: u32) -> Self {
+        PermitToken {
+            generation: ((bits >> 1) as u16) & GEN_MASK,
+            probe: bits & 1 == 1,
+        }
+    }
+
     /// Whether the permit is a half-open probe.
     ///
     /// ```

@@ -381,7 +381,9 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
             call.on_success()
             return result
 
-    if not policy.has_breaker and not policy.has_deadline:
+    has_deadline = policy.has_deadline
+    acquire, first_try_success_with = policy.acquire, policy.first_try_success_with
+    if not policy.has_breaker and not has_deadline:
         first_try_success = policy.first_try_success
 
         # The hot path: one call, one Rust call on success, nothing else.
@@ -398,18 +400,35 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
 
         return plain
 
+    if not policy.has_breaker:
+
+        def timed(*args: Any, **kwargs: Any) -> T:
+            started = _now_ns()
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                verdict = classify(exc)
+                if verdict is None:
+                    raise
+                return retry_after_first_failure(args, kwargs, exc, verdict, policy.start(started))
+            policy.first_try_success()
+            return result
+
+        return timed
+
     def guarded(*args: Any, **kwargs: Any) -> T:
-        started = _now_ns() if policy.has_deadline else None
-        call = policy.start(started)  # raises CircuitOpenError when refused
+        started = _now_ns() if has_deadline else None
+        permit = acquire()  # raises CircuitOpenError when refused
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
             verdict = classify(exc)
+            call = policy.start(started, permit)
             if verdict is None:
                 call.abandon()
                 raise
             return retry_after_first_failure(args, kwargs, exc, verdict, call)
-        call.on_success()
+        first_try_success_with(permit)
         return result
 
     return guarded
@@ -420,17 +439,15 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
 
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         started = _now_ns() if policy.has_deadline else None
-        call = policy.start(started) if policy.has_breaker else None
+        permit = policy.acquire()  # raises CircuitOpenError when refused
         try:
             return_value = await fn(*args, **kwargs)
         except Exception as exc:
             verdict = classify(exc)
+            call = policy.start(started, permit)
             if verdict is None:
-                if call is not None:
-                    call.abandon()
+                call.abandon()
                 raise
-            if call is None:
-                call = policy.start(started)
             while True:
                 await _async_sleep(_next_wait(s, call, exc, verdict))
                 _check_breaker(call, exc)
@@ -445,10 +462,7 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
                     continue
                 call.on_success()
                 return result
-        if call is not None:
-            call.on_success()
-        else:
-            policy.first_try_success()
+        policy.first_try_success_with(permit)
         return return_value
 
     return wrapper
