@@ -99,8 +99,6 @@ __all__ = [
 class _Stop:
     """The type of `STOP`."""
 
-    _instance: Optional["_Stop"] = None
-
     def __repr__(self) -> str:
         return "stormguard.STOP"
 
@@ -272,13 +270,13 @@ class _Settings:
         on: On,
         attempts: int,
         backoff: Optional[Backoff],
-        deadline: Optional[float],
+        deadline: Union[float, datetime.timedelta, None],
         budget: Union[Throttle, RetryBudget, RateBudget, CostBucket, None],
         breaker: Optional[CircuitBreaker],
         idempotent: bool,
         replay: Optional[Replay],
         before_sleep: Optional[Callable[[RetryDetails], None]],
-        max_server_delay: Optional[float],
+        max_server_delay: Union[float, datetime.timedelta, None],
     ) -> None:
         self.policy = _Policy(
             attempts=attempts,
@@ -341,8 +339,8 @@ def retry(
     Invalid settings raise ``ValueError`` here, at decoration time.
     """
     settings = _Settings(
-        on, attempts, backoff, _seconds(deadline, "deadline"), budget, breaker,
-        idempotent, replay, before_sleep, _seconds(max_server_delay, "max_server_delay"),
+        on, attempts, backoff, deadline, budget, breaker, idempotent, replay, before_sleep,
+        max_server_delay,
     )
 
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
@@ -522,8 +520,8 @@ class retrying:
         max_server_delay: Union[float, datetime.timedelta, None] = None,
     ) -> None:
         self._settings = _Settings(
-            on, attempts, backoff, _seconds(deadline, "deadline"), budget, breaker,
-            idempotent, replay, before_sleep, _seconds(max_server_delay, "max_server_delay"),
+            on, attempts, backoff, deadline, budget, breaker, idempotent, replay, before_sleep,
+            max_server_delay,
         )
 
     def _start(self) -> _Call:
