@@ -48,22 +48,25 @@ impl CircuitBreaker {
     // `None` stands for the defaults shown, so that a huge or negative int
     // can be a ValueError rather than an OverflowError.
     #[pyo3(
-        signature = (failure_threshold=None, recovery_timeout=30.0, half_open_probes=None),
-        text_signature = "(failure_threshold=5, recovery_timeout=30.0, half_open_probes=1)"
+        signature = (failure_threshold=None, recovery_timeout=30.0, half_open_probes=None, probe_timeout=None),
+        text_signature = "(failure_threshold=5, recovery_timeout=30.0, half_open_probes=1, probe_timeout=None)"
     )]
     fn new(
         failure_threshold: Option<&Bound<'_, PyAny>>,
         recovery_timeout: f64,
         half_open_probes: Option<&Bound<'_, PyAny>>,
+        probe_timeout: Option<f64>,
     ) -> PyResult<Self> {
         let threshold = failure_threshold.map_or(Ok(5), |v| count("failure_threshold", v))?;
         let probes = half_open_probes.map_or(Ok(1), |v| count("half_open_probes", v))?;
-        let inner = stormguard::CircuitBreaker::builder()
+        let mut builder = stormguard::CircuitBreaker::builder()
             .failure_threshold(threshold)
             .recovery_timeout(seconds("recovery_timeout", recovery_timeout)?)
-            .half_open_probes(probes)
-            .build()
-            .map_err(config)?;
+            .half_open_probes(probes);
+        if let Some(timeout) = probe_timeout {
+            builder = builder.probe_timeout(seconds("probe_timeout", timeout)?);
+        }
+        let inner = builder.build().map_err(config)?;
         Ok(CircuitBreaker { inner })
     }
 

@@ -104,6 +104,7 @@ def test_bad_seconds_are_value_errors(value: float) -> None:
         (lambda: sg.CircuitBreaker(failure_threshold=0), "failure_threshold"),
         (lambda: sg.CircuitBreaker(half_open_probes=0), "half_open_probes"),
         (lambda: sg.CircuitBreaker(recovery_timeout=0.0), "recovery_timeout"),
+        (lambda: sg.CircuitBreaker(probe_timeout=0.0), "probe_timeout"),
         (lambda: sg.retry(on=OSError, attempts=0), "attempts"),
         (lambda: sg.retry(on=OSError, attempts=-3), "attempts"),
         (lambda: sg.retry(on=OSError, attempts=2**70), "attempts"),
@@ -215,7 +216,8 @@ def test_breaker_transitions() -> None:
 
 def test_half_open_admits_exactly_one_of_8_racing_threads() -> None:
     for _ in range(20):
-        b = sg.CircuitBreaker(failure_threshold=1, recovery_timeout=0.01)
+        # A long probe timeout: however slow the threads, no second round.
+        b = sg.CircuitBreaker(failure_threshold=1, recovery_timeout=0.01, probe_timeout=60.0)
         b.acquire().failure()
         time.sleep(0.02)
         barrier = threading.Barrier(8)

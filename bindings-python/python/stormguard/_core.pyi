@@ -100,6 +100,7 @@ class CircuitBreaker:
         failure_threshold: Optional[int] = 5,
         recovery_timeout: float = 30.0,
         half_open_probes: Optional[int] = 1,
+        probe_timeout: Optional[float] = None,
     ) -> CircuitBreaker: ...
     @property
     def state(self) -> str: ...
