@@ -49,6 +49,7 @@
 //! | [`RetryPolicy`] | validated, shareable configuration (`const`, usable in a `static`) |
 //! | [`Retry`], [`Decision`], [`GiveUp`] | one logical call's state machine |
 //! | [`Metrics`] | atomic counters of attempts, retries, give-ups by reason, breaker transitions |
+//! | [`driver`] | the async retry future over any runtime's [`Sleeper`] and [`Clock`]: `(|| call()).retry(&policy).await` |
 //!
 //! # Which budget to pick
 //!
@@ -71,6 +72,8 @@
 //!   default features off (`default-features = false`) and seeds each call
 //!   with [`Retry::with_seed`]; the crate then builds for targets without a
 //!   heap, such as `thumbv6m-none-eabi`.
+//! - `async` (default): the [`driver`] module — the retry future, `no_std`
+//!   and allocation-free, for any executor (smol, async-std, embassy…).
 //! - `critical-section`: for targets without atomic compare-and-swap
 //!   (`thumbv6m-none-eabi`): the budgets, the breaker and the metrics run
 //!   their atomic updates in a critical section, which the firmware provides
@@ -96,6 +99,9 @@ pub mod breaker;
 pub mod budget;
 pub mod classify;
 mod config;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod driver;
 pub mod failure;
 pub mod idempotency;
 pub mod metrics;
@@ -108,6 +114,8 @@ pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit, PermitToken};
 pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
 pub use config::{ConfigError, ConfigErrorKind};
+#[cfg(feature = "async")]
+pub use driver::{Clock, RetryError, RetryExt, Sleeper};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
 #[cfg(feature = "std")]
 pub use idempotency::SyncIdempotencyTable;

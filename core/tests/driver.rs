@@ -1,0 +1,633 @@
+//! The async driver on a virtual clock: a tiny executor that, whenever the
+//! future is pending, jumps time to the earliest timer. Every figure is exact.
+#![cfg(feature = "async")]
+
+use core::cell::{Cell, RefCell};
+use core::future::{Future, IntoFuture};
+use core::pin::{pin, Pin};
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+use std::rc::Rc;
+
+use proptest::prelude::*;
+use stormguard::driver::{Clock, LastAttempt, RetryError, RetryExt, Sleeper};
+use stormguard::{
+    Backoff, BreakerState, CircuitBreaker, Failure, GiveUp, Idempotency, Instant, Jitter, Replay,
+    RetryAfter, RetryPolicy, Throttle,
+};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Virtual time shared by the clock, the sleeps and the executor.
+#[derive(Clone, Default)]
+struct World(Rc<WorldInner>);
+
+#[derive(Default)]
+struct WorldInner {
+    now: Cell<u64>,
+    /// Deadlines (ms) of the timers alive now.
+    timers: RefCell<Vec<u64>>,
+    /// Timers created so far, and dropped so far.
+    created: Cell<u32>,
+    dropped: Cell<u32>,
+}
+
+impl World {
+    fn now_ms(&self) -> u64 {
+        self.0.now.get()
+    }
+
+    fn timer(&self, ms: u64) -> Timer {
+        let at = self.now_ms().saturating_add(ms);
+        self.0.created.set(self.0.created.get() + 1);
+        self.0.timers.borrow_mut().push(at);
+        Timer {
+            world: self.clone(),
+            at,
+        }
+    }
+
+    fn live_timers(&self) -> u32 {
+        self.0.created.get() - self.0.dropped.get()
+    }
+
+    /// Polls `future` to completion, advancing time to the next timer
+    /// whenever it is pending. Panics if it is pending with no timer.
+    fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+        let mut future = pin!(future.into_future());
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            let next = self.0.timers.borrow().iter().copied().min();
+            let next = next.expect("pending with no timer: the future would hang");
+            self.0.now.set(self.0.now.get().max(next));
+        }
+    }
+}
+
+impl Clock for World {
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.now_ms())
+    }
+}
+
+impl Sleeper for World {
+    type Sleep = Timer;
+    fn sleep(&self, duration: Duration) -> Timer {
+        self.timer(duration.as_millis() as u64)
+    }
+}
+
+struct Timer {
+    world: World,
+    at: u64,
+}
+
+impl Future for Timer {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.world.now_ms() >= self.at {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let mut timers = self.world.0.timers.borrow_mut();
+        if let Some(i) = timers.iter().position(|&t| t == self.at) {
+            timers.swap_remove(i);
+        }
+        self.world.0.dropped.set(self.world.0.dropped.get() + 1);
+    }
+}
+
+/// A scripted service: each attempt takes `latency` ms, then answers with
+/// the next entry of `script` (the last one repeats). Records when each
+/// attempt started.
+struct Service {
+    world: World,
+    latency: u64,
+    script: Vec<Result<u32, u16>>,
+    starts: RefCell<Vec<u64>>,
+    finished: Cell<u32>,
+}
+
+impl Service {
+    fn new(world: &World, latency: u64, script: &[Result<u32, u16>]) -> Service {
+        Service {
+            world: world.clone(),
+            latency,
+            script: script.to_vec(),
+            starts: RefCell::new(Vec::new()),
+            finished: Cell::new(0),
+        }
+    }
+
+    fn call(&self) -> impl Future<Output = Result<u32, u16>> + '_ {
+        let n = self.starts.borrow().len();
+        self.starts.borrow_mut().push(self.world.now_ms());
+        let answer = self.script[n.min(self.script.len() - 1)];
+        let sleep = self.world.timer(self.latency);
+        async move {
+            sleep.await;
+            self.finished.set(self.finished.get() + 1);
+            answer
+        }
+    }
+
+    fn starts(&self) -> Vec<u64> {
+        self.starts.borrow().clone()
+    }
+}
+
+fn http(status: &u16) -> Failure {
+    stormguard::classify::http::failure_for_status(*status).unwrap_or(Failure::permanent())
+}
+
+fn policy(attempts: u32, base_ms: u64) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(attempts)
+        .backoff(Backoff::exponential(MS * base_ms as u32, 2.0).jitter(Jitter::None))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn success_first_time_sleeps_nowhere() {
+    let world = World::default();
+    let svc = Service::new(&world, 5, &[Ok(7)]);
+    let policy = policy(3, 100);
+    let out = world.run(
+        (|| svc.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone()),
+    );
+    assert_eq!(out, Ok(7));
+    assert_eq!(svc.starts(), [0]);
+    assert_eq!(world.now_ms(), 5);
+    assert_eq!(world.live_timers(), 0);
+}
+
+#[test]
+fn success_after_failures_waits_the_backoff() {
+    let world = World::default();
+    let svc = Service::new(&world, 10, &[Err(503), Err(502), Ok(1)]);
+    let policy = policy(5, 100);
+    let mut waits = Vec::new();
+    let out = world.run(
+        (|| svc.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .when(http)
+            .notify(|last: &LastAttempt<u16>, after: Duration| {
+                waits.push((*last.error().unwrap(), after.as_millis()))
+            }),
+    );
+    assert_eq!(out, Ok(1));
+    // 0..10 fails, sleeps 100; 110..120 fails, sleeps 200; 320..330 succeeds.
+    assert_eq!(svc.starts(), [0, 110, 320]);
+    assert_eq!(waits, [(503, 100), (502, 200)]);
+    assert_eq!(world.now_ms(), 330);
+}
+
+#[test]
+fn attempts_exhausted_returns_the_last_error() {
+    let world = World::default();
+    let svc = Service::new(&world, 1, &[Err(500), Err(503)]);
+    let policy = policy(3, 10);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .when(http),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), GiveUp::AttemptsExhausted);
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(err.last(), &LastAttempt::Failed(503));
+    assert_eq!(
+        err.to_string(),
+        "gave up after 3 attempts (attempts exhausted): 503"
+    );
+    assert!(err.to_failure().is_already_retried());
+}
+
+#[test]
+fn a_permanent_error_is_not_retried() {
+    let world = World::default();
+    let svc = Service::new(&world, 1, &[Err(404)]);
+    let policy = policy(3, 10);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .when(http),
+        )
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (GiveUp::NotRetryable, 1));
+}
+
+#[test]
+fn a_non_idempotent_call_is_not_replayed_after_an_unknown_failure() {
+    let world = World::default();
+    let svc = Service::new(&world, 1, &[Err(503), Ok(1)]);
+    let policy = policy(3, 10);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .idempotency(Idempotency::NonIdempotent),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), GiveUp::UnsafeToReplay);
+    // …but a refused connection never left the client: replayed.
+    let svc = Service::new(&world, 1, &[Err(0), Ok(1)]);
+    let out = world.run(
+        (|| svc.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .idempotency(Idempotency::NonIdempotent)
+            .when(|_: &u16| Failure::transient().with_replay(Replay::NotSent)),
+    );
+    assert_eq!(out, Ok(1));
+}
+
+#[test]
+fn server_hints_replace_the_backoff_and_stop_means_stop() {
+    let world = World::default();
+    let svc = Service::new(&world, 0, &[Err(429), Err(503), Ok(1)]);
+    let policy = policy(5, 100);
+    let out = world.run(
+        (|| svc.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .when(|s: &u16| match s {
+                429 => Failure::overloaded().with_retry_after(RetryAfter::Delay(MS * 1500)),
+                _ => Failure::transient(),
+            }),
+    );
+    assert_eq!(out, Ok(1));
+    // The hint (1.5 s) replaced the backoff and restarted it at 100 ms.
+    assert_eq!(svc.starts(), [0, 1500, 1600]);
+
+    let svc = Service::new(&world, 0, &[Err(503)]);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .when(|_: &u16| Failure::overloaded().with_retry_after(RetryAfter::Stop)),
+        )
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (GiveUp::ServerSaidStop, 1));
+}
+
+#[test]
+fn the_deadline_covers_attempts_and_sleeps() {
+    let world = World::default();
+    // Every attempt hangs for 10 s; the deadline is 1 s.
+    let svc = Service::new(&world, 10_000, &[Ok(1)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(MS * 100).jitter(Jitter::None))
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .attempt_timeout(MS * 300),
+        )
+        .unwrap_err();
+    // 0..300 timed out, 400..700 timed out, 800..1000 cut by the deadline:
+    // no attempt ever finished, and the call ends at the deadline.
+    assert_eq!(svc.starts(), [0, 400, 800]);
+    assert_eq!(svc.finished.get(), 0);
+    assert_eq!(err.reason(), GiveUp::DeadlineExceeded);
+    assert_eq!(err.last(), &LastAttempt::TimedOut);
+    assert_eq!(world.now_ms(), 1000);
+    assert_eq!(world.live_timers(), 0);
+}
+
+#[test]
+fn a_retry_that_cannot_finish_in_time_gives_up_at_once() {
+    let world = World::default();
+    let svc = Service::new(&world, 100, &[Err(503)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(MS * 950).jitter(Jitter::None))
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .when(http),
+        )
+        .unwrap_err();
+    // Failing at 100 ms, a retry at 1050 ms would start after the deadline:
+    // give up at 100 ms rather than sleep into it.
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (GiveUp::DeadlineExceeded, 1)
+    );
+    assert_eq!(err.last(), &LastAttempt::Failed(503));
+    assert_eq!(world.now_ms(), 100);
+}
+
+#[test]
+fn a_timed_out_attempt_is_a_timeout_that_may_have_run() {
+    let world = World::default();
+    let svc = Service::new(&world, 1000, &[Ok(1)]);
+    let policy = policy(3, 10);
+    let mut seen = Vec::new();
+    // A non-idempotent call: the timed-out attempt may have run, so no replay.
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .attempt_timeout(MS * 50)
+                .idempotency(Idempotency::NonIdempotent)
+                .notify(|last: &LastAttempt<u16>, _: Duration| seen.push(*last)),
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), GiveUp::UnsafeToReplay);
+    assert_eq!(err.last(), &LastAttempt::TimedOut);
+    assert!(seen.is_empty());
+    assert_eq!(world.now_ms(), 50);
+    // An idempotent one is retried, each attempt cut at 50 ms.
+    let svc = Service::new(&world, 1000, &[Ok(1)]);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .attempt_timeout(MS * 50),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (GiveUp::AttemptsExhausted, 3)
+    );
+    assert_eq!(svc.starts(), [50, 110, 180]);
+}
+
+#[test]
+fn the_budget_is_shared_and_refuses() {
+    let world = World::default();
+    let throttle = Throttle::new(4, 0.1).unwrap();
+    let policy = policy(10, 1);
+    // Failures drain the bucket: 4 tokens, throttled at ≤ 2.
+    let svc = Service::new(&world, 0, &[Err(503)]);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .budget(&throttle),
+        )
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (GiveUp::BudgetExhausted, 2));
+    assert_eq!(throttle.tokens_milli(), 2000);
+}
+
+#[test]
+fn the_breaker_opens_refuses_and_recovers_with_one_probe() {
+    let world = World::default();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(2)
+        .recovery_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let policy = policy(5, 10);
+    let svc = Service::new(&world, 1, &[Err(503), Err(503), Ok(9)]);
+    let run = |svc: &Service| {
+        world.run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .breaker(&breaker)
+                .when(http),
+        )
+    };
+    // Two failures open it; the third attempt is refused, reported with the
+    // last real error.
+    let err = run(&svc).unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (GiveUp::CircuitOpen, 2));
+    assert_eq!(err.last(), &LastAttempt::Failed(503));
+    assert_eq!(breaker.state(), BreakerState::Open);
+    // A new call is refused before sending anything.
+    let err = run(&svc).unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (GiveUp::CircuitOpen, 0));
+    assert!(matches!(err.last(), LastAttempt::Refused(_)));
+    assert_eq!(svc.starts().len(), 2);
+    // After the recovery timeout one probe goes through and closes it.
+    world.0.now.set(world.now_ms() + 5000);
+    assert_eq!(run(&svc), Ok(9));
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
+
+#[test]
+fn dropping_the_future_cancels_the_attempt_the_sleep_and_frees_the_probe() {
+    let world = World::default();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .recovery_timeout(MS * 100)
+        .build()
+        .unwrap();
+    let policy = policy(5, 1000);
+    // Open the breaker, then let it turn half-open.
+    let failing = Service::new(&world, 0, &[Err(503)]);
+    let _ = world.run(
+        (|| failing.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .breaker(&breaker),
+    );
+    world.0.now.set(world.now_ms() + 100);
+
+    // A probe attempt in flight, then dropped.
+    let slow = Service::new(&world, 10_000, &[Ok(1)]);
+    {
+        let mut probe = pin!((|| slow.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .breaker(&breaker)
+            .into_future());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(probe.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert!(
+            breaker.try_acquire(world.now()).is_err(),
+            "the probe slot is taken"
+        );
+    }
+    assert_eq!(world.live_timers(), 0, "the attempt's timer went with it");
+    assert_eq!(slow.finished.get(), 0);
+    // The slot is free again: the next caller probes (and closes it).
+    let quick = Service::new(&world, 1, &[Ok(2)]);
+    assert_eq!(
+        world.run(
+            (|| quick.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .breaker(&breaker)
+        ),
+        Ok(2)
+    );
+    assert_eq!(breaker.state(), BreakerState::Closed);
+
+    // A call sleeping between attempts, dropped: its sleep is gone and the
+    // operation is never called again.
+    let flaky = Service::new(&world, 0, &[Err(503), Ok(3)]);
+    {
+        let mut call = pin!((|| flaky.call())
+            .retry(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .into_future());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        assert!(format!("{call:?}").contains("sleeping"));
+        assert_eq!(world.live_timers(), 1);
+    }
+    assert_eq!(world.live_timers(), 0);
+    world.0.now.set(world.now_ms() + 60_000);
+    assert_eq!(flaky.starts().len(), 1);
+}
+
+#[test]
+fn polling_after_completion_does_not_panic() {
+    let world = World::default();
+    let svc = Service::new(&world, 0, &[Ok(1)]);
+    let policy = policy(3, 10);
+    let mut fut = pin!((|| svc.call())
+        .retry(&policy)
+        .sleeper(world.clone())
+        .clock(world.clone())
+        .into_future());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+    assert_eq!(svc.starts().len(), 1);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_schedule() {
+    let schedule = |seed: u64| {
+        let world = World::default();
+        let svc = Service::new(&world, 0, &[Err(503)]);
+        let policy = RetryPolicy::builder()
+            .max_attempts(6)
+            .backoff(Backoff::exponential(MS * 100, 2.0))
+            .build()
+            .unwrap();
+        let _ = world.run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .seed(seed),
+        );
+        svc.starts()
+    };
+    assert_eq!(schedule(7), schedule(7));
+    assert_ne!(schedule(7), schedule(8));
+}
+
+#[test]
+fn the_error_carries_its_source() {
+    let err: RetryError<std::io::Error> = RetryError::new(
+        GiveUp::AttemptsExhausted,
+        2,
+        LastAttempt::Failed(std::io::Error::other("reset")),
+    );
+    let source = std::error::Error::source(&err).unwrap();
+    assert_eq!(source.to_string(), "reset");
+}
+
+proptest! {
+    /// Whatever the script, the driver makes exactly the decisions the
+    /// state machine makes by hand: same attempts, same start times, same
+    /// outcome; and it never leaves a timer behind.
+    #[test]
+    fn the_driver_agrees_with_the_state_machine(
+        script in proptest::collection::vec(prop_oneof![Just(Ok(1u32)), Just(Err(503u16)), Just(Err(404)), Just(Err(429))], 1..8),
+        latency in 0u64..200,
+        attempts in 1u32..6,
+        deadline_ms in 200u64..3000,
+        seed in any::<u64>(),
+    ) {
+        let policy = RetryPolicy::builder()
+            .max_attempts(attempts)
+            .backoff(Backoff::exponential(MS * 50, 2.0))
+            .deadline(MS * deadline_ms as u32)
+            .build()
+            .unwrap();
+        let classify = |s: &u16| match s {
+            429 => Failure::overloaded().with_retry_after(RetryAfter::Delay(MS * 120)),
+            s => http(s),
+        };
+
+        let world = World::default();
+        let svc = Service::new(&world, latency, &script);
+        let out = world.run((|| svc.call()).retry(&policy).sleeper(world.clone()).clock(world.clone()).when(classify).seed(seed));
+        prop_assert_eq!(world.live_timers(), 0);
+
+        // The same call driven by hand.
+        let mut call = stormguard::Retry::with_seed(&policy, Instant::ZERO, seed);
+        let mut now = 0u64;
+        let mut starts = Vec::new();
+        let expected = loop {
+            starts.push(now);
+            let answer = script[(starts.len() - 1).min(script.len() - 1)];
+            let left = deadline_ms - now;
+            let failure = if latency > left {
+                now += left;
+                Failure::timeout()
+            } else {
+                now += latency;
+                match answer {
+                    Ok(v) => break Ok(v),
+                    Err(s) => classify(&s),
+                }
+            };
+            match call.on_failure(&failure, Instant::from_millis(now), &stormguard::NoBudget) {
+                stormguard::Decision::Retry { after } => now += after.as_millis() as u64,
+                stormguard::Decision::GiveUp(reason) => break Err(reason),
+            }
+        };
+        prop_assert_eq!(svc.starts(), starts);
+        prop_assert_eq!(out.map_err(|e| e.reason()), expected);
+    }
+}
