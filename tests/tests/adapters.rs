@@ -1,0 +1,359 @@
+//! The smol and async-std adapters, each on its own runtime with real (short)
+//! sleeps: one suite, written once, run on both.
+//!
+//! Upper bounds on elapsed time are generous (a loaded CI machine must not
+//! make them fail); lower bounds prove the sleeps really happened.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::future;
+
+const MS: Duration = Duration::from_millis(1);
+/// Far above any wait in these tests: only a hang would reach it.
+const GENEROUS: Duration = Duration::from_secs(5);
+
+/// Counts the sleeps a runtime's sleeper creates and how many are alive.
+#[derive(Clone, Default)]
+struct Counts {
+    created: Arc<AtomicUsize>,
+    live: Arc<AtomicUsize>,
+}
+
+struct Counting<S> {
+    inner: S,
+    counts: Counts,
+}
+
+struct Counted<F> {
+    inner: F,
+    live: Arc<AtomicUsize>,
+}
+
+impl<S> stormguard::Sleeper for Counting<S>
+where
+    S: stormguard::Sleeper,
+    S::Sleep: Unpin,
+{
+    type Sleep = Counted<S::Sleep>;
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.counts.created.fetch_add(1, Ordering::SeqCst);
+        self.counts.live.fetch_add(1, Ordering::SeqCst);
+        Counted {
+            inner: self.inner.sleep(duration),
+            live: self.counts.live.clone(),
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+impl<F> Drop for Counted<F> {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Sets its flag when dropped: shows an attempt in flight was cancelled.
+struct DropFlag(Arc<AtomicUsize>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+macro_rules! adapter_suite {
+    ($adapter:ident, $sleeper:expr, $block_on:path, $sleep:path) => {
+        use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        use super::{future, Counting, Counts, DropFlag, GENEROUS, MS};
+        use $adapter::{
+            Backoff, CircuitBreaker, Failure, GiveUp, Idempotency, Jitter, LastAttempt, RetryExt,
+            RetryPolicy, Throttle,
+        };
+
+        /// Runs a retried call (or any future) to completion on the runtime.
+        fn run<F: std::future::IntoFuture>(call: F) -> F::Output {
+            $block_on(call.into_future())
+        }
+
+        fn policy(attempts: u32, backoff_ms: u32) -> RetryPolicy {
+            RetryPolicy::builder()
+                .max_attempts(attempts)
+                .backoff(Backoff::constant(MS * backoff_ms).jitter(Jitter::None))
+                .build()
+                .unwrap()
+        }
+
+        fn status(s: &u16) -> Failure {
+            $adapter::classify::http::failure_for_status(*s).unwrap_or(Failure::permanent())
+        }
+
+        /// An operation failing with `fails` 503s, then answering `Ok(n)`.
+        fn flaky(
+            fails: u32,
+            calls: &AtomicU32,
+        ) -> impl FnMut() -> future::Ready<Result<u32, u16>> + '_ {
+            move || {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                future::ready(if n <= fails { Err(503) } else { Ok(n) })
+            }
+        }
+
+        #[test]
+        fn success_first_time() {
+            let calls = AtomicU32::new(0);
+            let policy = policy(3, 1000);
+            let start = Instant::now();
+            let out = run(flaky(0, &calls).retry(&policy).when(status));
+            assert_eq!(out, Ok(1));
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            assert!(start.elapsed() < Duration::from_millis(900), "no sleep");
+        }
+
+        #[test]
+        fn success_after_failures_sleeps_between_attempts() {
+            let calls = AtomicU32::new(0);
+            let policy = policy(5, 15);
+            let start = Instant::now();
+            let out = run(flaky(2, &calls).retry(&policy).when(status));
+            assert_eq!(out, Ok(3));
+            let elapsed = start.elapsed();
+            assert!(elapsed >= MS * 30, "two real sleeps of 15 ms: {elapsed:?}");
+            assert!(elapsed < GENEROUS);
+        }
+
+        #[test]
+        fn give_up_reasons() {
+            let policy = policy(3, 1);
+            let calls = AtomicU32::new(0);
+            let err = run(flaky(9, &calls).retry(&policy).when(status)).unwrap_err();
+            assert_eq!(
+                (err.reason(), err.attempts()),
+                (GiveUp::AttemptsExhausted, 3)
+            );
+            assert_eq!(err.last(), &LastAttempt::Failed(503));
+
+            let err = run((|| future::ready(Err::<(), u16>(404)))
+                .retry(&policy)
+                .when(status))
+            .unwrap_err();
+            assert_eq!((err.reason(), err.attempts()), (GiveUp::NotRetryable, 1));
+
+            let calls = AtomicU32::new(0);
+            let err = run(flaky(9, &calls)
+                .retry(&policy)
+                .when(status)
+                .idempotency(Idempotency::NonIdempotent))
+            .unwrap_err();
+            assert_eq!((err.reason(), err.attempts()), (GiveUp::UnsafeToReplay, 1));
+
+            let throttle = Throttle::new(4, 0.1).unwrap();
+            let calls = AtomicU32::new(0);
+            let big = self::policy(10, 1);
+            let err =
+                run(flaky(99, &calls).retry(&big).when(status).budget(&throttle)).unwrap_err();
+            assert_eq!((err.reason(), err.attempts()), (GiveUp::BudgetExhausted, 2));
+
+            let breaker = CircuitBreaker::builder()
+                .failure_threshold(1)
+                .recovery_timeout(Duration::from_secs(60))
+                .build()
+                .unwrap();
+            let calls = AtomicU32::new(0);
+            let err =
+                run(flaky(99, &calls).retry(&big).when(status).breaker(&breaker)).unwrap_err();
+            assert_eq!((err.reason(), err.attempts()), (GiveUp::CircuitOpen, 1));
+            let err =
+                run(flaky(99, &calls).retry(&big).when(status).breaker(&breaker)).unwrap_err();
+            assert_eq!((err.reason(), err.attempts()), (GiveUp::CircuitOpen, 0));
+            assert!(matches!(err.last(), LastAttempt::Refused(_)));
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "an open breaker sends nothing"
+            );
+        }
+
+        #[test]
+        fn the_deadline_cuts_a_hanging_attempt() {
+            let policy = RetryPolicy::builder()
+                .max_attempts(5)
+                .deadline(MS * 80)
+                .build()
+                .unwrap();
+            let start = Instant::now();
+            let err = run((|| future::pending::<Result<(), u16>>()).retry(&policy)).unwrap_err();
+            let elapsed = start.elapsed();
+            assert_eq!(err.reason(), GiveUp::DeadlineExceeded);
+            assert_eq!(err.last(), &LastAttempt::TimedOut);
+            assert!(elapsed >= MS * 80 && elapsed < GENEROUS, "{elapsed:?}");
+        }
+
+        #[test]
+        fn a_retry_that_cannot_finish_in_time_gives_up_at_once() {
+            let policy = RetryPolicy::builder()
+                .max_attempts(5)
+                .backoff(Backoff::constant(Duration::from_secs(2)).jitter(Jitter::None))
+                .deadline(Duration::from_secs(1))
+                .build()
+                .unwrap();
+            let calls = AtomicU32::new(0);
+            let start = Instant::now();
+            let err = run(flaky(9, &calls).retry(&policy).when(status)).unwrap_err();
+            assert_eq!(
+                (err.reason(), err.attempts()),
+                (GiveUp::DeadlineExceeded, 1)
+            );
+            assert!(
+                start.elapsed() < Duration::from_millis(900),
+                "it did not sleep into the deadline"
+            );
+        }
+
+        #[test]
+        fn a_timed_out_attempt_is_cancelled_and_retried() {
+            let policy = policy(3, 1);
+            let calls = AtomicU32::new(0);
+            let cancelled = Arc::new(AtomicUsize::new(0));
+            let start = Instant::now();
+            let out = run((|| {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let flag = DropFlag(cancelled.clone());
+                async move {
+                    if n == 1 {
+                        future::pending::<()>().await;
+                    }
+                    drop(flag);
+                    Ok::<u32, u16>(n)
+                }
+            })
+            .retry(&policy)
+            .attempt_timeout(MS * 40));
+            assert_eq!(out, Ok(2));
+            assert!(start.elapsed() >= MS * 40);
+            // Both attempts' futures are gone: the hung one was dropped.
+            assert_eq!(cancelled.load(Ordering::SeqCst), 2);
+
+            // A timed-out attempt may have run: a non-idempotent call stops.
+            let err = run((|| future::pending::<Result<(), u16>>())
+                .retry(&policy)
+                .attempt_timeout(MS * 20)
+                .idempotency(Idempotency::NonIdempotent))
+            .unwrap_err();
+            assert_eq!(
+                (err.reason(), err.last()),
+                (GiveUp::UnsafeToReplay, &LastAttempt::TimedOut)
+            );
+        }
+
+        #[test]
+        fn dropping_the_retry_leaves_no_timer_and_no_task_behind() {
+            // Dropped while sleeping between attempts.
+            let counts = Counts::default();
+            let calls = AtomicU32::new(0);
+            let policy = policy(5, 200);
+            let raced = run(future::or(
+                async {
+                    let out = flaky(9, &calls)
+                        .retry(&policy)
+                        .sleeper(Counting {
+                            inner: $sleeper,
+                            counts: counts.clone(),
+                        })
+                        .await;
+                    Some(out)
+                },
+                async {
+                    $sleep(MS * 30).await;
+                    None
+                },
+            ));
+            assert!(raced.is_none(), "the race was won by the short sleep");
+            assert_eq!(counts.created.load(Ordering::SeqCst), 1);
+            assert_eq!(
+                counts.live.load(Ordering::SeqCst),
+                0,
+                "the pending sleep was dropped"
+            );
+            run($sleep(MS * 300));
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "nothing kept retrying after the drop"
+            );
+
+            // Dropped during an attempt: the attempt and its timer go too.
+            let counts = Counts::default();
+            let cancelled = Arc::new(AtomicUsize::new(0));
+            let raced = run(future::or(
+                async {
+                    let out = (|| {
+                        let flag = DropFlag(cancelled.clone());
+                        async move {
+                            future::pending::<()>().await;
+                            drop(flag);
+                            Ok::<(), u16>(())
+                        }
+                    })
+                    .retry(&policy)
+                    .attempt_timeout(Duration::from_secs(60))
+                    .sleeper(Counting {
+                        inner: $sleeper,
+                        counts: counts.clone(),
+                    })
+                    .await;
+                    Some(out)
+                },
+                async {
+                    $sleep(MS * 30).await;
+                    None
+                },
+            ));
+            assert!(raced.is_none());
+            assert_eq!(
+                cancelled.load(Ordering::SeqCst),
+                1,
+                "the attempt was dropped"
+            );
+            assert_eq!(
+                counts.created.load(Ordering::SeqCst),
+                1,
+                "the attempt's timer"
+            );
+            assert_eq!(counts.live.load(Ordering::SeqCst), 0);
+        }
+    };
+}
+
+mod smol_runtime {
+    async fn sleep(d: std::time::Duration) {
+        smol::Timer::after(d).await;
+    }
+    adapter_suite!(
+        stormguard_smol,
+        stormguard_smol::SmolSleeper,
+        smol::block_on,
+        sleep
+    );
+}
+
+mod async_std_runtime {
+    adapter_suite!(
+        stormguard_async_std,
+        stormguard_async_std::AsyncStdSleeper,
+        async_std::task::block_on,
+        async_std::task::sleep
+    );
+}
