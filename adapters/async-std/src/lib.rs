@@ -34,8 +34,8 @@
 //!     .when(|status: &u16| if *status >= 500 { Failure::transient() } else { Failure::permanent() })
 //!     .attempt_timeout(Duration::from_millis(500))
 //!     .await
-//! })?;
-//! assert_eq!((body, calls), ("hello", 3));
+//! });
+//! assert_eq!((body, calls), (Ok("hello"), 3));
 //! # Ok(())
 //! # }
 //! ```
@@ -112,3 +112,8 @@ where
             .clock(StdClock)
     }
 }
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
