@@ -10,7 +10,7 @@ use core::time::Duration;
 use std::rc::Rc;
 
 use proptest::prelude::*;
-use stormguard::driver::{Clock, LastAttempt, RetryError, RetryExt, Sleeper};
+use stormguard::driver::{Clock, LastAttempt, RetryError, RetryExt, Retrying, Sleeper};
 use stormguard::{
     Backoff, BreakerState, CircuitBreaker, Failure, GiveUp, Idempotency, Instant, Jitter, Replay,
     RetryAfter, RetryPolicy, Throttle,
@@ -64,6 +64,19 @@ impl World {
             let next = next.expect("pending with no timer: the future would hang");
             self.0.now.set(self.0.now.get().max(next));
         }
+    }
+}
+
+/// Runs a retried call on the virtual world.
+trait OnWorld: Sized {
+    type On;
+    fn on(self, world: &World) -> Self::On;
+}
+
+impl<'a, Op> OnWorld for Retrying<'a, Op, (), ()> {
+    type On = Retrying<'a, Op, World, World>;
+    fn on(self, world: &World) -> Self::On {
+        self.sleeper(world.clone()).clock(world.clone())
     }
 }
 
@@ -162,12 +175,7 @@ fn success_first_time_sleeps_nowhere() {
     let world = World::default();
     let svc = Service::new(&world, 5, &[Ok(7)]);
     let policy = policy(3, 100);
-    let out = world.run(
-        (|| svc.call())
-            .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone()),
-    );
+    let out = world.run((|| svc.call()).retry(&policy).on(&world));
     assert_eq!(out, Ok(7));
     assert_eq!(svc.starts(), [0]);
     assert_eq!(world.now_ms(), 5);
@@ -180,16 +188,11 @@ fn success_after_failures_waits_the_backoff() {
     let svc = Service::new(&world, 10, &[Err(503), Err(502), Ok(1)]);
     let policy = policy(5, 100);
     let mut waits = Vec::new();
-    let out = world.run(
-        (|| svc.call())
-            .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
-            .when(http)
-            .notify(|last: &LastAttempt<u16>, after: Duration| {
-                waits.push((*last.error().unwrap(), after.as_millis()))
-            }),
-    );
+    let out = world.run((|| svc.call()).retry(&policy).on(&world).when(http).notify(
+        |last: &LastAttempt<u16>, after: Duration| {
+            waits.push((*last.error().unwrap(), after.as_millis()))
+        },
+    ));
     assert_eq!(out, Ok(1));
     // 0..10 fails, sleeps 100; 110..120 fails, sleeps 200; 320..330 succeeds.
     assert_eq!(svc.starts(), [0, 110, 320]);
@@ -203,13 +206,7 @@ fn attempts_exhausted_returns_the_last_error() {
     let svc = Service::new(&world, 1, &[Err(500), Err(503)]);
     let policy = policy(3, 10);
     let err = world
-        .run(
-            (|| svc.call())
-                .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
-                .when(http),
-        )
+        .run((|| svc.call()).retry(&policy).on(&world).when(http))
         .unwrap_err();
     assert_eq!(err.reason(), GiveUp::AttemptsExhausted);
     assert_eq!(err.attempts(), 3);
@@ -227,13 +224,7 @@ fn a_permanent_error_is_not_retried() {
     let svc = Service::new(&world, 1, &[Err(404)]);
     let policy = policy(3, 10);
     let err = world
-        .run(
-            (|| svc.call())
-                .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
-                .when(http),
-        )
+        .run((|| svc.call()).retry(&policy).on(&world).when(http))
         .unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (GiveUp::NotRetryable, 1));
 }
@@ -247,8 +238,7 @@ fn a_non_idempotent_call_is_not_replayed_after_an_unknown_failure() {
         .run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .idempotency(Idempotency::NonIdempotent),
         )
         .unwrap_err();
@@ -258,8 +248,7 @@ fn a_non_idempotent_call_is_not_replayed_after_an_unknown_failure() {
     let out = world.run(
         (|| svc.call())
             .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
+            .on(&world)
             .idempotency(Idempotency::NonIdempotent)
             .when(|_: &u16| Failure::transient().with_replay(Replay::NotSent)),
     );
@@ -274,8 +263,7 @@ fn server_hints_replace_the_backoff_and_stop_means_stop() {
     let out = world.run(
         (|| svc.call())
             .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
+            .on(&world)
             .when(|s: &u16| match s {
                 429 => Failure::overloaded().with_retry_after(RetryAfter::Delay(MS * 1500)),
                 _ => Failure::transient(),
@@ -290,8 +278,7 @@ fn server_hints_replace_the_backoff_and_stop_means_stop() {
         .run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .when(|_: &u16| Failure::overloaded().with_retry_after(RetryAfter::Stop)),
         )
         .unwrap_err();
@@ -313,8 +300,7 @@ fn the_deadline_covers_attempts_and_sleeps() {
         .run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .attempt_timeout(MS * 300),
         )
         .unwrap_err();
@@ -339,13 +325,7 @@ fn a_retry_that_cannot_finish_in_time_gives_up_at_once() {
         .build()
         .unwrap();
     let err = world
-        .run(
-            (|| svc.call())
-                .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
-                .when(http),
-        )
+        .run((|| svc.call()).retry(&policy).on(&world).when(http))
         .unwrap_err();
     // Failing at 100 ms, a retry at 1050 ms would start after the deadline:
     // give up at 100 ms rather than sleep into it.
@@ -368,8 +348,7 @@ fn a_timed_out_attempt_is_a_timeout_that_may_have_run() {
         .run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .attempt_timeout(MS * 50)
                 .idempotency(Idempotency::NonIdempotent)
                 .notify(|last: &LastAttempt<u16>, _: Duration| seen.push(*last)),
@@ -385,8 +364,7 @@ fn a_timed_out_attempt_is_a_timeout_that_may_have_run() {
         .run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .attempt_timeout(MS * 50),
         )
         .unwrap_err();
@@ -405,13 +383,7 @@ fn the_budget_is_shared_and_refuses() {
     // Failures drain the bucket: 4 tokens, throttled at ≤ 2.
     let svc = Service::new(&world, 0, &[Err(503)]);
     let err = world
-        .run(
-            (|| svc.call())
-                .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
-                .budget(&throttle),
-        )
+        .run((|| svc.call()).retry(&policy).on(&world).budget(&throttle))
         .unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (GiveUp::BudgetExhausted, 2));
     assert_eq!(throttle.tokens_milli(), 2000);
@@ -431,8 +403,7 @@ fn the_breaker_opens_refuses_and_recovers_with_one_probe() {
         world.run(
             (|| svc.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .breaker(&breaker)
                 .when(http),
         )
@@ -468,8 +439,7 @@ fn dropping_the_future_cancels_the_attempt_the_sleep_and_frees_the_probe() {
     let _ = world.run(
         (|| failing.call())
             .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
+            .on(&world)
             .breaker(&breaker),
     );
     world.0.now.set(world.now_ms() + 100);
@@ -479,8 +449,7 @@ fn dropping_the_future_cancels_the_attempt_the_sleep_and_frees_the_probe() {
     {
         let mut probe = pin!((|| slow.call())
             .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
+            .on(&world)
             .breaker(&breaker)
             .into_future());
         let mut cx = Context::from_waker(Waker::noop());
@@ -499,8 +468,7 @@ fn dropping_the_future_cancels_the_attempt_the_sleep_and_frees_the_probe() {
         world.run(
             (|| quick.call())
                 .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
+                .on(&world)
                 .breaker(&breaker)
         ),
         Ok(2)
@@ -511,11 +479,7 @@ fn dropping_the_future_cancels_the_attempt_the_sleep_and_frees_the_probe() {
     // operation is never called again.
     let flaky = Service::new(&world, 0, &[Err(503), Ok(3)]);
     {
-        let mut call = pin!((|| flaky.call())
-            .retry(&policy)
-            .sleeper(world.clone())
-            .clock(world.clone())
-            .into_future());
+        let mut call = pin!((|| flaky.call()).retry(&policy).on(&world).into_future());
         let mut cx = Context::from_waker(Waker::noop());
         assert!(call.as_mut().poll(&mut cx).is_pending());
         assert!(format!("{call:?}").contains("sleeping"));
@@ -531,11 +495,7 @@ fn polling_after_completion_does_not_panic() {
     let world = World::default();
     let svc = Service::new(&world, 0, &[Ok(1)]);
     let policy = policy(3, 10);
-    let mut fut = pin!((|| svc.call())
-        .retry(&policy)
-        .sleeper(world.clone())
-        .clock(world.clone())
-        .into_future());
+    let mut fut = pin!((|| svc.call()).retry(&policy).on(&world).into_future());
     let mut cx = Context::from_waker(Waker::noop());
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
@@ -552,13 +512,7 @@ fn the_same_seed_gives_the_same_schedule() {
             .backoff(Backoff::exponential(MS * 100, 2.0))
             .build()
             .unwrap();
-        let _ = world.run(
-            (|| svc.call())
-                .retry(&policy)
-                .sleeper(world.clone())
-                .clock(world.clone())
-                .seed(seed),
-        );
+        let _ = world.run((|| svc.call()).retry(&policy).on(&world).seed(seed));
         svc.starts()
     };
     assert_eq!(schedule(7), schedule(7));
@@ -601,7 +555,7 @@ proptest! {
 
         let world = World::default();
         let svc = Service::new(&world, latency, &script);
-        let out = world.run((|| svc.call()).retry(&policy).sleeper(world.clone()).clock(world.clone()).when(classify).seed(seed));
+        let out = world.run((|| svc.call()).retry(&policy).on(&world).when(classify).seed(seed));
         prop_assert_eq!(world.live_timers(), 0);
 
         // The same call driven by hand.

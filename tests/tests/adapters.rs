@@ -88,6 +88,20 @@ macro_rules! adapter_suite {
             $block_on(call.into_future())
         }
 
+        /// Runs `call` for `limit` at most, then drops it; whether it finished.
+        fn run_for<F: std::future::IntoFuture>(limit: Duration, call: F) -> bool {
+            run(future::or(
+                async {
+                    call.await;
+                    true
+                },
+                async {
+                    $sleep(limit).await;
+                    false
+                },
+            ))
+        }
+
         fn policy(attempts: u32, backoff_ms: u32) -> RetryPolicy {
             RetryPolicy::builder()
                 .max_attempts(attempts)
@@ -264,23 +278,14 @@ macro_rules! adapter_suite {
             let counts = Counts::default();
             let calls = AtomicU32::new(0);
             let policy = policy(5, 200);
-            let raced = run(future::or(
-                async {
-                    let out = flaky(9, &calls)
-                        .retry(&policy)
-                        .sleeper(Counting {
-                            inner: $sleeper,
-                            counts: counts.clone(),
-                        })
-                        .await;
-                    Some(out)
-                },
-                async {
-                    $sleep(MS * 30).await;
-                    None
-                },
-            ));
-            assert!(raced.is_none(), "the race was won by the short sleep");
+            let finished = run_for(
+                MS * 30,
+                flaky(9, &calls).retry(&policy).sleeper(Counting {
+                    inner: $sleeper,
+                    counts: counts.clone(),
+                }),
+            );
+            assert!(!finished, "dropped while it slept");
             assert_eq!(counts.created.load(Ordering::SeqCst), 1);
             assert_eq!(
                 counts.live.load(Ordering::SeqCst),
@@ -297,31 +302,25 @@ macro_rules! adapter_suite {
             // Dropped during an attempt: the attempt and its timer go too.
             let counts = Counts::default();
             let cancelled = Arc::new(AtomicUsize::new(0));
-            let raced = run(future::or(
-                async {
-                    let out = (|| {
-                        let flag = DropFlag(cancelled.clone());
-                        async move {
-                            future::pending::<()>().await;
-                            drop(flag);
-                            Ok::<(), u16>(())
-                        }
-                    })
+            let hanging = || {
+                let flag = DropFlag(cancelled.clone());
+                async move {
+                    future::pending::<()>().await;
+                    drop(flag);
+                    Ok::<(), u16>(())
+                }
+            };
+            let finished = run_for(
+                MS * 30,
+                hanging
                     .retry(&policy)
                     .attempt_timeout(Duration::from_secs(60))
                     .sleeper(Counting {
                         inner: $sleeper,
                         counts: counts.clone(),
-                    })
-                    .await;
-                    Some(out)
-                },
-                async {
-                    $sleep(MS * 30).await;
-                    None
-                },
-            ));
-            assert!(raced.is_none());
+                    }),
+            );
+            assert!(!finished, "dropped during its attempt");
             assert_eq!(
                 cancelled.load(Ordering::SeqCst),
                 1,
