@@ -1,0 +1,180 @@
+//! The brownout simulator: a retry storm and its cures, on a virtual clock.
+//!
+//! A backend browns out for ten seconds; clients retry as seven scenarios
+//! say, every decision made by stormguard. Prints the table of offered load,
+//! recovery, goodput and attempts per call, then three studies (a herd of
+//! 10,000 clients, nested retries, the AWS contention experiment), and
+//! draws the offered load over time into an SVG chart.
+//!
+//! Run: `./scripts/run [--seed N] [--json] [--svg FILE | --no-svg]`
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use stormguard_examples::brownout::{run, write_svg, Config, Studies};
+
+const USAGE: &str = "\
+usage: brownout [--seed N] [--json] [--svg FILE | --no-svg]
+
+  --seed N     seed of every random stream (default 1); the same seed prints the same numbers
+  --json       print the results as one JSON object instead of the table
+  --svg FILE   draw the offered load over time into FILE (default: brownout.svg)
+  --no-svg     draw no chart
+  -h, --help   print this help";
+
+struct Args {
+    seed: u64,
+    json: bool,
+    svg: Option<PathBuf>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        seed: 1,
+        json: false,
+        svg: Some(PathBuf::from("brownout.svg")),
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone().or_else(|| args.next()) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(format!("{name} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--json" if inline.is_none() => parsed.json = true,
+            "--no-svg" if inline.is_none() => parsed.svg = None,
+            "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
+            "--seed" => {
+                let v = value("--seed")?;
+                parsed.seed = v.parse().map_err(|_| {
+                    format!("--seed takes a number from 0 to {}, not {v:?}", u64::MAX)
+                })?;
+            }
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("brownout: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let progress = |done: usize, total: usize, what: &str| {
+        let mut err = std::io::stderr().lock();
+        let _ = if terminal {
+            write!(err, "\r\x1b[K[{done:>2}/{total}] {what}")
+        } else {
+            writeln!(err, "[{done:>2}/{total}] {what}")
+        };
+        let _ = err.flush();
+    };
+    let report = match run(
+        &Config::standard(),
+        &Studies::standard(),
+        args.seed,
+        threads,
+        progress,
+    ) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("\nbrownout: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    let mut status = ExitCode::SUCCESS;
+    if let Some(path) = &args.svg {
+        match write_svg(&report, path) {
+            Ok(()) => eprintln!("chart: {}", path.display()),
+            Err(e) => {
+                eprintln!("brownout: {e}");
+                status = ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let printed = if args.json {
+        writeln!(out, "{}", report.to_json())
+    } else {
+        writeln!(out, "{}", report.table())
+    };
+    if printed.is_err() {
+        return ExitCode::FAILURE; // stdout closed (a pipe): nothing to tell
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Option<Args>, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults() {
+        let args = parse_args(&[]).unwrap().unwrap();
+        assert_eq!(args.seed, 1);
+        assert!(!args.json);
+        assert_eq!(args.svg, Some(PathBuf::from("brownout.svg")));
+    }
+
+    #[test]
+    fn every_option() {
+        let args = parse_args(&["--seed", "7", "--json", "--svg", "out.svg"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((args.seed, args.json), (7, true));
+        assert_eq!(args.svg, Some(PathBuf::from("out.svg")));
+        let args = parse_args(&["--seed=18446744073709551615", "--no-svg"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.seed, u64::MAX);
+        assert_eq!(args.svg, None);
+        assert!(parse_args(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let bad: [&[&str]; 9] = [
+            &["--seed"],
+            &["--seed", "x"],
+            &["--seed", "-1"],
+            &["--seed", "18446744073709551616"],
+            &["--svg"],
+            &["--svg="],
+            &["--json=yes"],
+            &["--bogus"],
+            &["seed"],
+        ];
+        for args in bad {
+            assert!(parse_args(args).is_err(), "{args:?}");
+        }
+    }
+}

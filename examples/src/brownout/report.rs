@@ -1,0 +1,205 @@
+//! The collected results, as the printed table and as JSON.
+
+use core::fmt::Write as _;
+
+use serde_json::{json, Map, Value};
+
+use super::config::Config;
+use super::contention::ContentionResult;
+use super::herd::{HerdResult, HERD_ATTEMPTS, HERD_BASE};
+use super::nested::NestedResult;
+use super::sim::ScenarioResult;
+
+/// Everything one run of the program found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The world the scenarios ran in.
+    pub config: Config,
+    /// The seed every random stream was derived from.
+    pub seed: u64,
+    /// One result per scenario, in table order.
+    pub scenarios: Vec<ScenarioResult>,
+    /// One result per jitter kind.
+    pub herd: Vec<HerdResult>,
+    /// The nested-retries counts.
+    pub nested: NestedResult,
+    /// One result per jitter kind.
+    pub contention: Vec<ContentionResult>,
+}
+
+fn ms(d: core::time::Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 1000.0 && ms % 1000.0 == 0.0 {
+        format!("{} s", ms / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+impl Report {
+    /// The results as the program prints them: the world, the scenario
+    /// table, then the studies.
+    pub fn table(&self) -> String {
+        let c = &self.config;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "backend: {} workers × {} = {:.0} calls/s, FIFO queue of {}, serves requests whose caller gave up",
+            c.workers,
+            ms(c.service_time),
+            c.capacity_per_sec(),
+            c.queue_limit
+        );
+        let _ = writeln!(
+            out,
+            "clients: {}, {:.0} logical calls/s open-loop ({:.2} × capacity), attempt timeout {}, {}% of calls lost",
+            c.clients,
+            c.logical_calls_per_sec(),
+            c.load,
+            ms(c.attempt_timeout),
+            c.loss * 100.0
+        );
+        let _ = writeln!(
+            out,
+            "brownout: from {} to {} every service takes {}× longer and {}% of calls are dropped; calls start for {} (seed {})",
+            ms(c.brownout_start),
+            ms(c.brownout_end),
+            c.slowdown,
+            c.brownout_drop * 100.0,
+            ms(c.duration),
+            self.seed
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>12} {:>11} {:>8} {:>14}",
+            "scenario", "peak load", "after clear", "recovered", "goodput", "attempts/call"
+        );
+        for r in &self.scenarios {
+            let recovered = match r.recovered_after {
+                Some(d) => format!("{:.1} s", d.as_secs_f64()),
+                None => "never".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<40} {:>9.2}× {:>11.2}× {:>11} {:>7.1}% {:>14.2}",
+                r.scenario.name(),
+                r.peak_offered_load,
+                r.offered_load_after_trigger,
+                recovered,
+                r.goodput * 100.0,
+                r.attempts_per_call
+            );
+        }
+        let _ = writeln!(
+            out,
+            "(load: attempts reaching the backend ÷ its capacity; peak over {}, \"after clear\" from the trigger clearing to the end;",
+            ms(c.peak_window)
+        );
+        let _ = writeln!(
+            out,
+            " recovered: from the trigger clearing until every {} window has ≥ {}% of its calls succeeding; goodput: calls that succeeded)",
+            ms(c.recovery_window),
+            c.recovered_goodput * 100.0
+        );
+
+        let _ = writeln!(out);
+        let clients = self.herd.first().map_or(0, |h| h.clients);
+        let _ = writeln!(
+            out,
+            "herd: {clients} clients fail at the same instant; {} attempts each, backoff {} × 2ⁿ",
+            HERD_ATTEMPTS,
+            ms(HERD_BASE)
+        );
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>22} {:>16}",
+            "jitter", "peak retries per 10 ms", "last retry at"
+        );
+        for h in &self.herd {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:>22} {:>14.2} s",
+                h.jitter.as_str(),
+                h.peak_per_bin,
+                h.last_retry.as_secs_f64()
+            );
+        }
+
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "nested: {} layers × {} attempts against a dead pool: {} pool calls retrying blindly, {} retrying at one layer",
+            self.nested.layers, self.nested.attempts, self.nested.blind, self.nested.one_layer
+        );
+
+        let _ = writeln!(out);
+        let (clients, runs) = self
+            .contention
+            .first()
+            .map_or((0, 0), |r| (r.clients, r.runs));
+        let _ = writeln!(
+            out,
+            "contention (AWS \"Exponential Backoff and Jitter\"): {clients} clients write one row with optimistic concurrency,"
+        );
+        let _ = writeln!(
+            out,
+            "  net delay ~N(10 ms, 2 ms), backoff base 5 ms, cap 2000 ms; mean of {runs} seeds"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>10} {:>16}",
+            "jitter", "calls", "completion"
+        );
+        for r in &self.contention {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:>10.0} {:>13.0} ms",
+                r.jitter.as_str(),
+                r.calls,
+                r.completion_ms
+            );
+        }
+        out
+    }
+
+    /// The results as one JSON object with the keys `scenarios`, `herd`,
+    /// `nested` and `contention`.
+    pub fn to_json(&self) -> Value {
+        let scenarios: Vec<Value> = self
+            .scenarios
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.scenario.name(),
+                    "peak_offered_load": r.peak_offered_load,
+                    "offered_load_after_trigger": r.offered_load_after_trigger,
+                    "recovered_after_s": r.recovered_after.map(|d| d.as_secs_f64()),
+                    "goodput": r.goodput,
+                    "attempts_per_call": r.attempts_per_call,
+                })
+            })
+            .collect();
+        let mut herd = Map::new();
+        for h in &self.herd {
+            herd.insert(h.jitter.as_str().to_string(), json!(h.peak_per_bin));
+        }
+        let contention: Vec<Value> = self
+            .contention
+            .iter()
+            .map(|r| {
+                json!({
+                    "jitter": r.jitter.as_str(),
+                    "calls": r.calls,
+                    "completion_ms": r.completion_ms,
+                })
+            })
+            .collect();
+        json!({
+            "scenarios": scenarios,
+            "herd": herd,
+            "nested": { "blind": self.nested.blind, "one_layer": self.nested.one_layer },
+            "contention": contention,
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! The seven client configurations the simulator compares: each is a
+//! `RetryPolicy`, plus a budget and a breaker per client process.
+
+use core::fmt;
+use core::time::Duration;
+
+use stormguard::{
+    Backoff, BackoffBuilder, Budget, CircuitBreaker, ConfigError, Jitter, NoBudget, RetryBudget,
+    RetryPolicy, Throttle,
+};
+
+/// One line of the table: how the clients retry.
+///
+/// ```
+/// use stormguard_examples::brownout::Scenario;
+/// assert_eq!(Scenario::ALL.len(), 7);
+/// assert_eq!(Scenario::Naive.to_string(), "naive: 3 immediate retries");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scenario {
+    /// One attempt per call.
+    NoRetries,
+    /// The seed's loop: up to 3 retries, each at once.
+    Naive,
+    /// Up to 3 retries after 100, 200 and 400 ms exactly.
+    ExponentialNoJitter,
+    /// Up to 3 retries after `U[0, 100·2ⁿ ms]` (AWS "full jitter").
+    FullJitter,
+    /// Full jitter, and a gRPC A6 `Throttle` (10 tokens, ratio 0.1) per
+    /// client.
+    Throttle,
+    /// Full jitter, and a `RetryBudget` (retries at most 10 % of requests)
+    /// per client.
+    RetryBudget,
+    /// Full jitter, the `Throttle`, and a `CircuitBreaker` per client.
+    ThrottleAndBreaker,
+}
+
+/// The retries a call may make in every retrying scenario.
+pub const RETRIES: u32 = 3;
+/// The first backoff of the exponential scenarios.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// The backoff cap of the exponential scenarios.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// The `Throttle` of the budgeted scenarios: gRPC A6's example numbers.
+pub const THROTTLE_TOKENS: u32 = 10;
+/// The `Throttle`'s token ratio.
+pub const THROTTLE_RATIO: f64 = 0.1;
+/// The `RetryBudget`'s share of retries: the SRE book's 10 %.
+pub const BUDGET_RATIO: f64 = 0.1;
+/// The `RetryBudget`'s floor, per client (Linkerd's default is 10; a fleet
+/// of clients multiplies it).
+pub const BUDGET_MIN_PER_SEC: u32 = 0;
+/// The `RetryBudget`'s memory.
+pub const BUDGET_TTL: Duration = Duration::from_secs(1);
+/// Consecutive failures that open a client's breaker.
+pub const BREAKER_FAILURES: u32 = 5;
+/// How long an open breaker refuses before it lets one probe through.
+pub const BREAKER_RECOVERY: Duration = Duration::from_secs(1);
+
+impl Scenario {
+    /// Every scenario, in table order.
+    pub const ALL: [Scenario; 7] = [
+        Scenario::NoRetries,
+        Scenario::Naive,
+        Scenario::ExponentialNoJitter,
+        Scenario::FullJitter,
+        Scenario::Throttle,
+        Scenario::RetryBudget,
+        Scenario::ThrottleAndBreaker,
+    ];
+
+    /// The scenarios with a budget: the ones that must keep the offered
+    /// load near the no-retry load and recover.
+    pub const BUDGETED: [Scenario; 3] = [
+        Scenario::Throttle,
+        Scenario::RetryBudget,
+        Scenario::ThrottleAndBreaker,
+    ];
+
+    /// The scenario's name as the table and the JSON print it.
+    ///
+    /// ```
+    /// use stormguard_examples::brownout::Scenario;
+    /// assert_eq!(Scenario::NoRetries.name(), "no retries");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scenario::NoRetries => "no retries",
+            Scenario::Naive => "naive: 3 immediate retries",
+            Scenario::ExponentialNoJitter => "exponential backoff, no jitter",
+            Scenario::FullJitter => "full jitter",
+            Scenario::Throttle => "full jitter + Throttle(10, 0.1)",
+            Scenario::RetryBudget => "full jitter + RetryBudget(10%)",
+            Scenario::ThrottleAndBreaker => "full jitter + Throttle + CircuitBreaker",
+        }
+    }
+
+    /// The per-call policy every client of the scenario follows.
+    ///
+    /// # Errors
+    /// Never with the constants above; a `ConfigError` if they were made
+    /// invalid.
+    ///
+    /// ```
+    /// use stormguard_examples::brownout::Scenario;
+    /// assert_eq!(Scenario::NoRetries.policy()?.max_attempts(), 1);
+    /// assert_eq!(Scenario::Throttle.policy()?.max_attempts(), 4);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn policy(self) -> Result<RetryPolicy, ConfigError> {
+        let exponential = |jitter: Jitter| -> BackoffBuilder {
+            Backoff::exponential(BACKOFF_BASE, 2.0)
+                .max_delay(BACKOFF_CAP)
+                .jitter(jitter)
+        };
+        let (attempts, backoff) = match self {
+            Scenario::NoRetries => (1, Backoff::constant(Duration::ZERO)),
+            Scenario::Naive => (RETRIES + 1, Backoff::constant(Duration::ZERO)),
+            Scenario::ExponentialNoJitter => (RETRIES + 1, exponential(Jitter::None)),
+            Scenario::FullJitter
+            | Scenario::Throttle
+            | Scenario::RetryBudget
+            | Scenario::ThrottleAndBreaker => (RETRIES + 1, exponential(Jitter::Full)),
+        };
+        RetryPolicy::builder()
+            .max_attempts(attempts)
+            .backoff(backoff)
+            .build()
+    }
+
+    /// A fresh budget for one client process.
+    ///
+    /// # Errors
+    /// A `ConfigError` if the budget constants were made invalid.
+    ///
+    /// ```
+    /// use stormguard::{Budget, Failure, Instant};
+    /// use stormguard_examples::brownout::Scenario;
+    /// let budget = Scenario::Throttle.budget()?;
+    /// assert!(budget.try_retry(&Failure::timeout(), Instant::ZERO).is_some());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn budget(self) -> Result<Box<dyn Budget + Send>, ConfigError> {
+        Ok(match self {
+            Scenario::Throttle | Scenario::ThrottleAndBreaker => {
+                Box::new(Throttle::new(THROTTLE_TOKENS, THROTTLE_RATIO)?)
+            }
+            Scenario::RetryBudget => Box::new(RetryBudget::new(
+                BUDGET_RATIO,
+                BUDGET_MIN_PER_SEC,
+                BUDGET_TTL,
+            )?),
+            _ => Box::new(NoBudget),
+        })
+    }
+
+    /// A fresh circuit breaker for one client process, if the scenario has
+    /// one.
+    ///
+    /// # Errors
+    /// A `ConfigError` if the breaker constants were made invalid.
+    ///
+    /// ```
+    /// use stormguard_examples::brownout::Scenario;
+    /// assert!(Scenario::ThrottleAndBreaker.breaker()?.is_some());
+    /// assert!(Scenario::Throttle.breaker()?.is_none());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn breaker(self) -> Result<Option<CircuitBreaker>, ConfigError> {
+        match self {
+            Scenario::ThrottleAndBreaker => {
+                CircuitBreaker::new(BREAKER_FAILURES, BREAKER_RECOVERY).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
