@@ -6,7 +6,7 @@
 //! 10,000 clients, nested retries, the AWS contention experiment), and
 //! draws the offered load over time into an SVG chart.
 //!
-//! Run: `./scripts/run [--seed N] [--json] [--svg FILE | --no-svg]`
+//! Run: `./scripts/run [--seed N] [--slowdown X] [--json] [--svg FILE | --no-svg]`
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -16,16 +16,18 @@ use std::time::Instant;
 use stormguard_examples::brownout::{run, write_svg, Config, Studies};
 
 const USAGE: &str = "\
-usage: brownout [--seed N] [--json] [--svg FILE | --no-svg]
+usage: brownout [--seed N] [--slowdown X] [--json] [--svg FILE | --no-svg]
 
-  --seed N     seed of every random stream (default 1); the same seed prints the same numbers
-  --json       print the results as one JSON object instead of the table
-  --svg FILE   draw the offered load over time into FILE (default: brownout.svg)
-  --no-svg     draw no chart
-  -h, --help   print this help";
+  --seed N       seed of every random stream (default 1); the same seed prints the same numbers
+  --slowdown X   how many times slower the backend serves during the brownout (default 3, from 1 to 1000)
+  --json         print the results as one JSON object instead of the table
+  --svg FILE     draw the offered load over time into FILE (default: brownout.svg)
+  --no-svg       draw no chart
+  -h, --help     print this help";
 
 struct Args {
     seed: u64,
+    slowdown: Option<f64>,
     json: bool,
     svg: Option<PathBuf>,
 }
@@ -33,6 +35,7 @@ struct Args {
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         seed: 1,
+        slowdown: None,
         json: false,
         svg: Some(PathBuf::from("brownout.svg")),
     };
@@ -59,6 +62,19 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String>
                 parsed.seed = v.parse().map_err(|_| {
                     format!("--seed takes a number from 0 to {}, not {v:?}", u64::MAX)
                 })?;
+            }
+            "--slowdown" => {
+                let v = value("--slowdown")?;
+                match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() && (1.0..=1000.0).contains(&x) => {
+                        parsed.slowdown = Some(x)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--slowdown takes a number from 1 to 1000, not {v:?}"
+                        ))
+                    }
+                }
             }
             _ => return Err(format!("unknown argument {arg:?}")),
         }
@@ -90,13 +106,11 @@ fn main() -> ExitCode {
         };
         let _ = err.flush();
     };
-    let report = match run(
-        &Config::standard(),
-        &Studies::standard(),
-        args.seed,
-        threads,
-        progress,
-    ) {
+    let mut config = Config::standard();
+    if let Some(slowdown) = args.slowdown {
+        config.slowdown = slowdown;
+    }
+    let report = match run(&config, &Studies::standard(), args.seed, threads, progress) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("\nbrownout: {e}");
@@ -152,17 +166,27 @@ mod tests {
             .unwrap();
         assert_eq!((args.seed, args.json), (7, true));
         assert_eq!(args.svg, Some(PathBuf::from("out.svg")));
-        let args = parse_args(&["--seed=18446744073709551615", "--no-svg"])
-            .unwrap()
-            .unwrap();
+        let args = parse_args(&[
+            "--seed=18446744073709551615",
+            "--no-svg",
+            "--slowdown",
+            "1.5",
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(args.seed, u64::MAX);
+        assert_eq!(args.slowdown, Some(1.5));
         assert_eq!(args.svg, None);
         assert!(parse_args(&["--help"]).unwrap().is_none());
     }
 
     #[test]
     fn bad_arguments_are_errors() {
-        let bad: [&[&str]; 9] = [
+        let bad: [&[&str]; 13] = [
+            &["--slowdown", "0.5"],
+            &["--slowdown", "NaN"],
+            &["--slowdown", "inf"],
+            &["--slowdown"],
             &["--seed"],
             &["--seed", "x"],
             &["--seed", "-1"],

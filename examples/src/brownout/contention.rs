@@ -103,7 +103,8 @@ pub fn contention(
 
 /// One run: (writes sent, nanoseconds until the last success).
 fn one_run(policy: &RetryPolicy, clients: u32, seed: u64) -> (u64, u64) {
-    let mut net = Rng::with_seed(seed);
+    let mut net = Rng::with_seed(stream_seed(seed, 1));
+    let jitter_seed = stream_seed(seed, 2);
     let mut delay = move || -> u64 {
         // Box–Muller; |x| as the article's model takes it.
         let u1 = 1.0 - net.f64();
@@ -112,7 +113,13 @@ fn one_run(policy: &RetryPolicy, clients: u32, seed: u64) -> (u64, u64) {
         ((NET_MEAN_MS + NET_SD_MS * z).abs() * 1e6) as u64
     };
     let mut states: Vec<RetryState> = (0..clients)
-        .map(|c| RetryState::with_seed(policy, Instant::ZERO, stream_seed(seed ^ u64::from(c), 2)))
+        .map(|c| {
+            RetryState::with_seed(
+                policy,
+                Instant::ZERO,
+                stream_seed(jitter_seed, u64::from(c)),
+            )
+        })
         .collect();
     let mut events = BinaryHeap::new();
     let mut seq = 0u64;

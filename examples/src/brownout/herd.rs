@@ -63,10 +63,11 @@ pub fn herd(clients: u32, jitter: Jitter, seed: u64) -> Result<HerdResult, Confi
     let mut bins: Vec<u32> = Vec::new();
     let mut retries = 0u64;
     let mut last = 0u64;
+    let jitter_seed = stream_seed(seed, 7);
     for client in 0..clients {
         let mut now = Instant::ZERO;
         let mut state =
-            RetryState::with_seed(&policy, now, stream_seed(seed ^ u64::from(client), 7));
+            RetryState::with_seed(&policy, now, stream_seed(jitter_seed, u64::from(client)));
         while let Decision::Retry { after } =
             state.on_failure(&policy, &Failure::transient(), now, &NoBudget)
         {

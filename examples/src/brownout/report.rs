@@ -103,6 +103,17 @@ impl Report {
             c.recovered_goodput * 100.0
         );
 
+        let wasted: Vec<String> = self
+            .scenarios
+            .iter()
+            .map(|r| format!("{:.0}%", r.wasted_work * 100.0))
+            .collect();
+        let _ = writeln!(
+            out,
+            "work the backend spent on requests whose caller had given up, in table order: {}",
+            wasted.join(" / ")
+        );
+
         let _ = writeln!(out);
         let clients = self.herd.first().map_or(0, |h| h.clients);
         let _ = writeln!(

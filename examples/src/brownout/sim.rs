@@ -149,7 +149,8 @@ struct Sim<'c> {
     calls: Vec<Call>,
     events: BinaryHeap<Reverse<(u64, u64, Event)>>,
     next_seq: u64,
-    seed: u64,
+    /// Each call's jitter seed is derived from this and the call's number.
+    jitter_seed: u64,
     arrivals: Rng,
     backend: Rng,
     busy: u32,
@@ -208,7 +209,7 @@ pub fn simulate(
         calls: Vec::new(),
         events: BinaryHeap::new(),
         next_seq: 0,
-        seed,
+        jitter_seed: stream_seed(seed, JITTER),
         arrivals: Rng::with_seed(stream_seed(seed, ARRIVALS)),
         backend: Rng::with_seed(stream_seed(seed, BACKEND)),
         busy: 0,
@@ -285,7 +286,7 @@ impl Sim<'_> {
         let state = RetryState::with_seed(
             &self.policy,
             Instant::from_nanos(now),
-            stream_seed(self.seed ^ u64::from(id), JITTER),
+            stream_seed(self.jitter_seed, u64::from(id)),
         );
         self.calls.push(Call {
             client,
