@@ -97,6 +97,14 @@ pub(crate) fn stream_seed(seed: u64, stream: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// "no jitter", "full jitter", … for the progress line.
+fn jitter_name(jitter: Jitter) -> String {
+    match jitter {
+        Jitter::None => "no jitter".to_string(),
+        other => format!("{} jitter", other.as_str()),
+    }
+}
+
 /// One unit of work for the threads.
 #[derive(Clone, Copy)]
 enum Job {
@@ -110,9 +118,9 @@ impl Job {
     fn label(self) -> String {
         match self {
             Job::Scenario(s) => format!("brownout: {s}"),
-            Job::Herd(j) => format!("herd: {} jitter", j.as_str()),
+            Job::Herd(j) => format!("herd: {}", jitter_name(j)),
             Job::Nested => "nested retries".to_string(),
-            Job::Contention(j) => format!("contention: {} jitter", j.as_str()),
+            Job::Contention(j) => format!("contention: {}", jitter_name(j)),
         }
     }
 }
