@@ -8,6 +8,7 @@
 //!
 //! Run: `./scripts/run [--seed N] [--slowdown X] [--json] [--svg FILE | --no-svg]`
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +33,9 @@ struct Args {
     svg: Option<PathBuf>,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+/// Parses the arguments after the program's name. `Ok(None)` asks for the
+/// help text; any argument that is not understood is an error (exit 2).
+fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         seed: 1,
         slowdown: None,
@@ -40,40 +43,45 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String>
         svg: Some(PathBuf::from("brownout.svg")),
     };
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (arg.clone(), None),
+        let Some(text) = arg.to_str() else {
+            return Err(format!("unknown argument {arg:?}"));
         };
-        let mut value = |name: &str| -> Result<String, String> {
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(OsString::from(value))),
+            _ => (text, None),
+        };
+        let mut value = |name: &str| -> Result<OsString, String> {
             match inline.clone().or_else(|| args.next()) {
                 Some(v) if !v.is_empty() => Ok(v),
                 _ => Err(format!("{name} needs a value")),
             }
         };
-        match flag.as_str() {
+        // A number's text, or an error naming what was given.
+        let number = |v: &OsString, what: &str| -> Result<String, String> {
+            v.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what}, not {v:?}"))
+        };
+        match flag {
             "-h" | "--help" => return Ok(None),
             "--json" if inline.is_none() => parsed.json = true,
             "--no-svg" if inline.is_none() => parsed.svg = None,
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
             "--seed" => {
                 let v = value("--seed")?;
-                parsed.seed = v.parse().map_err(|_| {
-                    format!("--seed takes a number from 0 to {}, not {v:?}", u64::MAX)
-                })?;
+                let what = format!("--seed takes a number from 0 to {}", u64::MAX);
+                parsed.seed = number(&v, &what)?
+                    .parse()
+                    .map_err(|_| format!("{what}, not {v:?}"))?;
             }
             "--slowdown" => {
                 let v = value("--slowdown")?;
-                match v.parse::<f64>() {
+                let what = "--slowdown takes a number from 1 to 1000";
+                match number(&v, what)?.parse::<f64>() {
                     Ok(x) if x.is_finite() && (1.0..=1000.0).contains(&x) => {
                         parsed.slowdown = Some(x)
                     }
-                    _ => {
-                        return Err(format!(
-                            "--slowdown takes a number from 1 to 1000, not {v:?}"
-                        ))
-                    }
+                    _ => return Err(format!("{what}, not {v:?}")),
                 }
             }
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -83,7 +91,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String>
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let args = match parse(std::env::args_os().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
@@ -148,7 +156,7 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Result<Option<Args>, String> {
-        parse(args.iter().map(|s| s.to_string()))
+        parse(args.iter().map(OsString::from))
     }
 
     #[test]
@@ -200,5 +208,18 @@ mod tests {
         for args in bad {
             assert!(parse_args(args).is_err(), "{args:?}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn arguments_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let odd = OsString::from_vec(vec![b'o', 0xFF, b'.', b's', b'v', b'g']);
+        let args = parse([OsString::from("--svg"), odd.clone()].into_iter())
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.svg, Some(PathBuf::from(odd.clone())));
+        assert!(parse([odd.clone()].into_iter()).is_err());
+        assert!(parse([OsString::from("--seed"), odd].into_iter()).is_err());
     }
 }

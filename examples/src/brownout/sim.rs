@@ -44,7 +44,8 @@ pub struct ScenarioResult {
     pub offered_load_after_trigger: f64,
     /// How long after the trigger cleared the calls started succeeding
     /// again (every recovery window from then on reaches the config's
-    /// `recovered_goodput`), or `None` if they never did.
+    /// `recovered_goodput`), or `None` if they never did (or the run ends
+    /// when the trigger clears).
     pub recovered_after: Option<core::time::Duration>,
     /// The share of all logical calls that succeeded.
     pub goodput: f64,
@@ -475,14 +476,14 @@ impl Sim<'_> {
 
     /// The end of the last recovery window (after `clear`) whose calls fell
     /// short of the goodput threshold, measured from the trigger clearing;
-    /// `None` if the last window itself fell short.
+    /// `None` if the last window itself fell short, or there is none.
     fn recovery(&self, clear: usize, width: usize) -> Option<core::time::Duration> {
         let threshold = self.config.recovered_goodput;
         let mut recovered_at = clear;
         let mut start = clear;
         let n = self.started.len();
         if start >= n {
-            return Some(core::time::Duration::ZERO);
+            return None; // no time after the trigger: no recovery seen
         }
         while start < n {
             let stop = (start + width).min(n);
