@@ -1,8 +1,9 @@
 //! The circuit breaker's fast path: `try_acquire` and recording the outcome
 //! while Closed, and a refusal while Open.
 //!
-//! - `acquire + success`: a healthy service; the breaker's word does not
-//!   change, so nothing is written.
+//! - `acquire + success`: a healthy service. The success is counted in the
+//!   breaker's word (a compare-and-swap), even though only the consecutive
+//!   count matters without a failure-rate window.
 //! - `acquire + failure`: a fresh breaker per iteration (built outside the
 //!   timing), so the failure is counted for real.
 //! - `acquire + failure, acquire + success`: both on one shared breaker;

@@ -226,9 +226,21 @@ fn pairs(c: &mut Criterion) {
     }
 }
 
+/// What reading the clock costs on this machine, for the "+ clock read"
+/// rows (and the async driver, which reads it on every attempt).
+fn clock_read(c: &mut Criterion) {
+    let clock = Clock::new();
+    let mut g = c.benchmark_group("clock read");
+    g.bench_function("std::time::Instant::now", |b| {
+        b.iter(std::time::Instant::now)
+    });
+    g.bench_function("stormguard Instant from std", |b| b.iter(|| clock.now()));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = failure_and_check, success, pairs
+    targets = failure_and_check, success, pairs, clock_read
 }
 criterion_main!(benches);

@@ -82,8 +82,11 @@ fn on_failure(c: &mut Criterion) {
     });
 
     // The whole of one logical call on a shared budget and breaker: start,
-    // attempt (fails), decide, attempt again (succeeds), report.
-    let (budget, breaker) = (throttle(), breaker());
+    // attempt (fails), decide, attempt again (succeeds), report. A token
+    // ratio of 1 makes the success give back what the failure took, so the
+    // shared throttle stays level however many calls run.
+    let budget = Throttle::new(10, 1.0).expect("valid");
+    let breaker = breaker();
     g.bench_function(
         "call failing once then succeeding, Throttle + breaker",
         |b| {

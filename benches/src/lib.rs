@@ -1,9 +1,9 @@
 //! Benchmarks of stormguard against the libraries it replaces.
 //!
 //! The criterion benchmarks live in `benches/` (one file per part: budget,
-//! backoff, decision, breaker); `src/bin/sizes.rs` prints the size of every
-//! type a program keeps per client or per call. This library holds what they
-//! share: the reference designs stormguard is compared with when no crate
+//! backoff, decision, breaker, async); `examples/sizes.rs` prints the size of
+//! every type a program keeps per client or per call, and of the adapters'
+//! retry futures. This library holds what they share: the reference designs stormguard is compared with when no crate
 //! ships them, a clock helper, and the two-thread contention harness.
 //!
 //! Run everything with `scripts/bench`; the numbers are in `BENCHMARKS.md`.
@@ -150,19 +150,19 @@ pub fn sizes() -> Vec<(&'static str, usize)> {
     use core::mem::size_of;
     use stormguard::*;
     vec![
-        ("Retry<'_>", size_of::<Retry<'static>>()),
-        ("RetryState", size_of::<RetryState>()),
-        ("Decision", size_of::<Decision>()),
-        ("Failure", size_of::<Failure>()),
-        ("RetryPolicy", size_of::<RetryPolicy>()),
-        ("Backoff", size_of::<Backoff>()),
-        ("Throttle", size_of::<Throttle>()),
-        ("RetryBudget", size_of::<RetryBudget>()),
-        ("RateBudget", size_of::<RateBudget>()),
-        ("CostBucket", size_of::<CostBucket>()),
-        ("CircuitBreaker", size_of::<CircuitBreaker>()),
-        ("Permit<'_>", size_of::<Permit<'static>>()),
-        ("PermitToken", size_of::<PermitToken>()),
+        ("`Retry<'_>`", size_of::<Retry<'static>>()),
+        ("`RetryState`", size_of::<RetryState>()),
+        ("`Decision`", size_of::<Decision>()),
+        ("`Failure`", size_of::<Failure>()),
+        ("`RetryPolicy`", size_of::<RetryPolicy>()),
+        ("`Backoff`", size_of::<Backoff>()),
+        ("`Throttle`", size_of::<Throttle>()),
+        ("`RetryBudget`", size_of::<RetryBudget>()),
+        ("`RateBudget`", size_of::<RateBudget>()),
+        ("`CostBucket`", size_of::<CostBucket>()),
+        ("`CircuitBreaker`", size_of::<CircuitBreaker>()),
+        ("`Permit<'_>`", size_of::<Permit<'static>>()),
+        ("`PermitToken`", size_of::<PermitToken>()),
     ]
 }
 
@@ -190,7 +190,7 @@ mod tests {
     fn a_retry_is_a_few_machine_words() {
         let word = size_of::<usize>();
         for (name, size) in sizes() {
-            if name.starts_with("Retry<") || name == "RetryState" {
+            if name.starts_with("`Retry<") || name == "`RetryState`" {
                 assert!(size <= 8 * word, "{name} is {size} bytes");
             }
         }
