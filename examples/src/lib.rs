@@ -4,3 +4,4 @@
 //! small configuration.
 
 pub mod brownout;
+pub mod loopback;
