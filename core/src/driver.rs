@@ -564,16 +564,22 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// is neither. A refused attempt gives up at once with
     /// [`GiveUp::CircuitOpen`].
     ///
+    /// Takes `&breaker` or an `Option` of one, so a breaker chosen at run
+    /// time needs no second call chain.
+    ///
     /// ```
     /// use core::future::ready;
     /// use stormguard::driver::RetryExt;
+    /// use stormguard::CircuitBreaker;
     /// let policy = stormguard::RetryPolicy::default();
-    /// let breaker = stormguard::CircuitBreaker::default();
+    /// let breaker = CircuitBreaker::default();
     /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).breaker(&breaker);
-    /// # let _ = call;
+    /// let maybe: Option<&CircuitBreaker> = None;
+    /// let other = (|| ready(Ok::<(), ()>(()))).retry(&policy).breaker(maybe);
+    /// # let _ = (call, other);
     /// ```
-    pub fn breaker(mut self, breaker: &'a CircuitBreaker) -> Self {
-        self.breaker = Some(breaker);
+    pub fn breaker(mut self, breaker: impl Into<Option<&'a CircuitBreaker>>) -> Self {
+        self.breaker = breaker.into();
         self
     }
 

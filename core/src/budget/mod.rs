@@ -153,6 +153,40 @@ impl Budget for NoBudget {
     }
 }
 
+/// `None` is no budget ([`NoBudget`]): a budget chosen at run time.
+///
+/// ```
+/// use stormguard::{Budget, Failure, Instant, Throttle};
+/// let none: Option<&Throttle> = None;
+/// assert!(none.try_retry(&Failure::transient(), Instant::ZERO).is_some());
+/// ```
+impl<B: Budget> Budget for Option<B> {
+    fn on_request(&self, now: Instant) {
+        if let Some(b) = self {
+            b.on_request(now)
+        }
+    }
+
+    fn on_failure(&self, failure: &Failure, now: Instant) {
+        if let Some(b) = self {
+            b.on_failure(failure, now)
+        }
+    }
+
+    fn try_retry(&self, failure: &Failure, now: Instant) -> Option<Withdrawal> {
+        match self {
+            Some(b) => b.try_retry(failure, now),
+            None => NoBudget.try_retry(failure, now),
+        }
+    }
+
+    fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
+        if let Some(b) = self {
+            b.on_success(last_retry, now)
+        }
+    }
+}
+
 impl<B: Budget + ?Sized> Budget for &B {
     fn on_request(&self, now: Instant) {
         (**self).on_request(now)
