@@ -54,9 +54,10 @@ fn naive_retries_reach_3x_capacity_and_never_recover() {
             "seed {seed}: peak {}",
             naive.peak_offered_load
         );
-        // The storm outlives its trigger: metastable.
+        // The storm outlives its trigger (metastable): the load stays far
+        // above the capacity that could now serve every call.
         assert!(
-            naive.offered_load_after_trigger >= 3.0,
+            naive.offered_load_after_trigger >= 2.5,
             "seed {seed}: after {}",
             naive.offered_load_after_trigger
         );
@@ -72,7 +73,7 @@ fn backoff_and_jitter_alone_do_not_stop_the_storm() {
             let x = of(r, scenario);
             assert!(x.peak_offered_load >= 3.0, "seed {seed}: {scenario}");
             assert!(
-                x.offered_load_after_trigger >= 3.0,
+                x.offered_load_after_trigger >= 2.5,
                 "seed {seed}: {scenario}"
             );
             assert_eq!(x.recovered_after, None, "seed {seed}: {scenario}");
