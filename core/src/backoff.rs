@@ -268,6 +268,7 @@ impl Backoff {
         Duration::from_nanos(self.delay_nanos(n, duration_to_nanos(prev), rng))
     }
 
+    #[inline]
     pub(crate) fn delay_nanos(&self, n: u32, prev: u64, rng: &mut Rng) -> u64 {
         match self.jitter {
             Jitter::None => self.nominal_nanos(n),

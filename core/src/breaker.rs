@@ -292,6 +292,7 @@ impl CircuitBreaker {
     /// permit.success(stormguard::Instant::ZERO);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn try_acquire(&self, now: Instant) -> Result<Permit<'_>, Open> {
         let limit = self.half_open_probes;
         let mut current = self.state.load(Ordering::Acquire);
@@ -407,6 +408,7 @@ impl CircuitBreaker {
     }
 
     /// A verdict from a permit of generation `gen`.
+    #[inline]
     fn record(&self, gen: u16, probe: bool, success: bool, now: Instant) {
         let effect = transition_u64(&self.state, |current| {
             if generation(current) != gen {
@@ -445,16 +447,25 @@ impl CircuitBreaker {
 
     /// A verdict in the closed state: count it, and open when a threshold
     /// is reached.
+    #[inline]
     fn closed_verdict(&self, current: u64, gen: u16, success: bool) -> (Effect, u64) {
         let consecutive = if success {
             0
         } else {
             field(current, 2).saturating_add(1)
         };
-        let calls = field(current, 1) + 1;
-        let failures = field(current, 0) + !success as u16;
+        // Without a failure-rate rule nothing reads the count window: it
+        // stays at zero, so a success after a success writes nothing (the
+        // healthy path is a plain load of the shared word).
+        let counting = self.rate_permille > 0;
+        let calls = if counting { field(current, 1) + 1 } else { 0 };
+        let failures = if counting {
+            field(current, 0) + !success as u16
+        } else {
+            0
+        };
         let too_many_in_a_row = consecutive >= self.failure_threshold;
-        let rate_reached = self.rate_permille > 0
+        let rate_reached = counting
             && calls >= self.min_calls
             && failures as u32 * 1000 >= self.rate_permille as u32 * calls as u32;
         if !success && (too_many_in_a_row || rate_reached) {
@@ -481,6 +492,7 @@ impl CircuitBreaker {
     /// let token = b.try_acquire(Instant::ZERO).unwrap().detach();
     /// b.record_success(token, Instant::ZERO);
     /// ```
+    #[inline]
     pub fn record_success(&self, token: PermitToken, now: Instant) {
         self.record(token.generation, token.probe, true, now);
     }
@@ -496,6 +508,7 @@ impl CircuitBreaker {
     /// assert_eq!(b.state(), BreakerState::Open);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn record_failure(&self, token: PermitToken, now: Instant) {
         self.record(token.generation, token.probe, false, now);
     }
@@ -515,6 +528,7 @@ impl CircuitBreaker {
     }
 
     /// A probe permit dropped without a verdict gives its slot back.
+    #[inline]
     fn release(&self, gen: u16) {
         let _ = transition_u64(&self.state, |current| {
             let admitted = field(current, 1);
@@ -765,6 +779,7 @@ pub struct Permit<'a> {
 }
 
 impl<'a> Permit<'a> {
+    #[inline]
     fn new(breaker: &'a CircuitBreaker, generation: u16, probe: bool) -> Self {
         Permit {
             breaker,
@@ -810,6 +825,7 @@ impl<'a> Permit<'a> {
     /// let b = stormguard::CircuitBreaker::default();
     /// b.try_acquire(stormguard::Instant::ZERO).unwrap().success(stormguard::Instant::ZERO);
     /// ```
+    #[inline]
     pub fn success(mut self, now: Instant) {
         self.reported = true;
         self.breaker.record(self.generation, self.probe, true, now);
@@ -823,6 +839,7 @@ impl<'a> Permit<'a> {
     /// let b = stormguard::CircuitBreaker::default();
     /// b.try_acquire(stormguard::Instant::ZERO).unwrap().failure(stormguard::Instant::ZERO);
     /// ```
+    #[inline]
     pub fn failure(mut self, now: Instant) {
         self.reported = true;
         self.breaker.record(self.generation, self.probe, false, now);
@@ -884,6 +901,7 @@ impl PermitToken {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.reported && self.probe {
             self.breaker.release(self.generation);
@@ -912,6 +930,23 @@ mod tests {
 
     fn fail(b: &CircuitBreaker, now: Instant) {
         b.try_acquire(now).unwrap().failure(now);
+    }
+
+    #[test]
+    fn a_healthy_call_writes_nothing_without_a_rate_rule() {
+        let b = CircuitBreaker::new(3, 10 * SEC).unwrap();
+        let before = b.state.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            b.try_acquire(at(0)).unwrap().success(at(0));
+        }
+        assert_eq!(b.state.load(Ordering::Relaxed), before);
+        // With a rate rule the window counts every call.
+        let b = CircuitBreaker::builder()
+            .failure_rate(0.5, 100, 10)
+            .build()
+            .unwrap();
+        b.try_acquire(at(0)).unwrap().success(at(0));
+        assert_eq!(field(b.state.load(Ordering::Relaxed), 1), 1);
     }
 
     #[test]

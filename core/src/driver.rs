@@ -725,6 +725,7 @@ where
             notify: self.notify,
             attempt_timeout: self.attempt_timeout,
             call,
+            start: Some(now),
             last: None,
             phase: Phase::Idle,
         }
@@ -751,6 +752,9 @@ pin_project_lite::pin_project! {
         notify: N,
         attempt_timeout: Option<Duration>,
         call: RetryState,
+        // The clock's reading when the call was created: the first attempt
+        // starts with it instead of reading the clock again.
+        start: Option<Instant>,
         // The failed attempt the call is sleeping after, kept to report it if
         // the breaker then refuses the next attempt or the deadline passes.
         last: Option<LastAttempt<E>>,
@@ -770,6 +774,7 @@ pin_project_lite::pin_project! {
             #[pin]
             timer: Option<Sl>,
             permit: Option<Permit<'a>>,
+            started: Instant,
         },
         Sleeping {
             #[pin]
@@ -796,7 +801,10 @@ where
         loop {
             match this.phase.as_mut().project() {
                 PhaseProj::Idle => {
-                    let now = this.clock.now();
+                    let now = match this.start.take() {
+                        Some(start) => start,
+                        None => this.clock.now(),
+                    };
                     let policy = *this.policy;
                     let call = &mut *this.call;
                     let time_left = call.time_left(now);
@@ -837,16 +845,23 @@ where
                         attempt,
                         timer,
                         permit,
+                        started: now,
                     });
                 }
                 PhaseProj::Attempt {
                     attempt,
                     timer,
                     permit,
+                    started,
                 } => {
                     let outcome = match attempt.poll(cx) {
                         Poll::Ready(Ok(value)) => {
-                            let now = this.clock.now();
+                            // A success is reported as of its attempt's
+                            // start: neither the budgets nor the breaker use
+                            // the time of a success, and the clock is not
+                            // read again (a read costs more than the rest of
+                            // the success path).
+                            let now = *started;
                             if let Some(permit) = permit.take() {
                                 permit.success(now);
                             }

@@ -146,6 +146,7 @@ impl CostBucket {
         self.tokens.load(Ordering::Acquire)
     }
 
+    #[inline]
     fn add(&self, amount: u32) {
         let capacity = self.capacity;
         let _ = transition_u32(&self.tokens, |t| {
@@ -155,6 +156,7 @@ impl CostBucket {
 }
 
 impl Budget for CostBucket {
+    #[inline]
     fn try_retry(&self, failure: &Failure, _: Instant) -> Option<Withdrawal> {
         let cost = self.cost_of(failure.class());
         transition_u32(&self.tokens, |t| match t.checked_sub(cost as u32) {
@@ -164,6 +166,7 @@ impl Budget for CostBucket {
         .ok()
     }
 
+    #[inline]
     fn on_success(&self, last_retry: Option<Withdrawal>, _: Instant) {
         match last_retry {
             Some(paid) => self.add(paid.cost() as u32),

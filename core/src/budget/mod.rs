@@ -148,6 +148,7 @@ pub trait Budget {
 pub struct NoBudget;
 
 impl Budget for NoBudget {
+    #[inline]
     fn try_retry(&self, _: &Failure, _: Instant) -> Option<Withdrawal> {
         Some(Withdrawal::FREE)
     }
@@ -161,18 +162,21 @@ impl Budget for NoBudget {
 /// assert!(none.try_retry(&Failure::transient(), Instant::ZERO).is_some());
 /// ```
 impl<B: Budget> Budget for Option<B> {
+    #[inline]
     fn on_request(&self, now: Instant) {
         if let Some(b) = self {
             b.on_request(now)
         }
     }
 
+    #[inline]
     fn on_failure(&self, failure: &Failure, now: Instant) {
         if let Some(b) = self {
             b.on_failure(failure, now)
         }
     }
 
+    #[inline]
     fn try_retry(&self, failure: &Failure, now: Instant) -> Option<Withdrawal> {
         match self {
             Some(b) => b.try_retry(failure, now),
@@ -180,6 +184,7 @@ impl<B: Budget> Budget for Option<B> {
         }
     }
 
+    #[inline]
     fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
         if let Some(b) = self {
             b.on_success(last_retry, now)
@@ -188,18 +193,22 @@ impl<B: Budget> Budget for Option<B> {
 }
 
 impl<B: Budget + ?Sized> Budget for &B {
+    #[inline]
     fn on_request(&self, now: Instant) {
         (**self).on_request(now)
     }
 
+    #[inline]
     fn on_failure(&self, failure: &Failure, now: Instant) {
         (**self).on_failure(failure, now)
     }
 
+    #[inline]
     fn try_retry(&self, failure: &Failure, now: Instant) -> Option<Withdrawal> {
         (**self).try_retry(failure, now)
     }
 
+    #[inline]
     fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
         (**self).on_success(last_retry, now)
     }

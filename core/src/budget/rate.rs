@@ -112,6 +112,7 @@ impl RateBudget {
 }
 
 impl Budget for RateBudget {
+    #[inline]
     fn try_retry(&self, _: &Failure, now: Instant) -> Option<Withdrawal> {
         self.acquire(now).then_some(Withdrawal::FREE)
     }

@@ -212,6 +212,7 @@ impl RetryBudget {
     /// caller whose compare-and-swap moves the time applies them; a `now`
     /// earlier than the accounted time (a clock that went backwards) does
     /// nothing.
+    #[inline]
     fn advance(&self, now: Instant) {
         let now = now.as_nanos();
         let until = self.accounted_until.load(Ordering::Acquire);
@@ -253,10 +254,12 @@ impl Default for RetryBudget {
 }
 
 impl Budget for RetryBudget {
+    #[inline]
     fn on_request(&self, now: Instant) {
         self.deposit(now);
     }
 
+    #[inline]
     fn try_retry(&self, _: &Failure, now: Instant) -> Option<Withdrawal> {
         self.withdraw(now).then_some(Withdrawal::FREE)
     }

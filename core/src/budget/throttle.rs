@@ -110,6 +110,7 @@ impl Throttle {
     /// assert_eq!(t.tokens_milli(), 1_000);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn record_failure(&self) {
         let _ = transition_u32(&self.milli_tokens, |t| {
             Ok::<_, ()>(((), t.saturating_sub(1000)))
@@ -125,6 +126,7 @@ impl Throttle {
     /// assert_eq!(t.tokens_milli(), 1_500);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn record_success(&self) {
         let (ratio, max) = (self.ratio_milli, self.max_milli);
         let _ = transition_u32(&self.milli_tokens, |t| {
@@ -138,6 +140,7 @@ impl Throttle {
     /// assert!(stormguard::Throttle::new(10, 0.1)?.allows_retry());
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn allows_retry(&self) -> bool {
         // max_milli is a multiple of 1000, so halving it is exact.
         self.milli_tokens.load(Ordering::Acquire) > self.max_milli / 2
@@ -176,16 +179,19 @@ impl Throttle {
 
 impl Budget for Throttle {
     /// Takes a token: A6 counts every retryable failure, retried or not.
+    #[inline]
     fn on_failure(&self, _: &Failure, _: Instant) {
         self.record_failure();
     }
 
     /// Allows the retry while tokens > max/2; withdraws nothing (the token
     /// was taken by the failure).
+    #[inline]
     fn try_retry(&self, _: &Failure, _: Instant) -> Option<Withdrawal> {
         self.allows_retry().then_some(Withdrawal::FREE)
     }
 
+    #[inline]
     fn on_success(&self, _: Option<Withdrawal>, _: Instant) {
         self.record_success();
     }
