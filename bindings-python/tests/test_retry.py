@@ -62,6 +62,48 @@ def test_attempts_exhausted_reraises_the_original_with_a_note() -> None:
     assert notes(info.value) == ["stormguard: gave up after 3 attempts: attempts exhausted"]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"deadline": 60.0}, {"breaker": "new"}],
+    ids=["plain", "deadline", "breaker"],
+)
+def test_the_reraised_exception_is_not_chained_to_earlier_failures(extra: Any) -> None:
+    # A traceback must show the last failure alone, not "During handling of
+    # the above exception, another exception occurred" for every attempt.
+    settings = dict(extra)
+    if settings.get("breaker") == "new":
+        settings["breaker"] = sg.CircuitBreaker(failure_threshold=100)
+    last = ConnectionError("third")
+    op = Flaky(ConnectionError("first"), ConnectionError("second"), last)
+    with pytest.raises(ConnectionError) as info:
+        sg.retry(on=ConnectionError, attempts=3, backoff=FAST, **settings)(op)()
+    assert info.value is last
+    assert info.value.__context__ is None
+
+    async def failing() -> None:
+        op()
+
+    op = Flaky(ConnectionError("first"), ConnectionError("second"), last := ConnectionError("3"))
+    with pytest.raises(ConnectionError) as info:
+        asyncio.run(sg.retry(on=ConnectionError, attempts=3, backoff=FAST, **settings)(failing)())
+    assert info.value is last
+    assert info.value.__context__ is None
+
+
+def test_classes_are_classified_by_their_own_type_every_time() -> None:
+    # The default classification is remembered per class: a refused
+    # connection (never sent) and a reset one (may have run) alternate.
+    op = Flaky(
+        ConnectionRefusedError(), ConnectionResetError(), ConnectionRefusedError(), value="ok"
+    )
+    assert sg.retry(on=ConnectionError, attempts=4, backoff=FAST, idempotent=False)(
+        Flaky(ConnectionRefusedError(), ConnectionRefusedError())
+    )() == "ok"
+    with pytest.raises(ConnectionResetError) as info:
+        sg.retry(on=ConnectionError, attempts=4, backoff=FAST, idempotent=False)(op)()
+    assert notes(info.value) == ["stormguard: gave up after 2 attempts: unsafe to replay"]
+
+
 def test_one_attempt_note_is_singular() -> None:
     with pytest.raises(ConnectionError) as info:
         sg.retry(on=ConnectionError, attempts=1)(Flaky(ConnectionError()))()

@@ -30,6 +30,7 @@ from typing import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Dict,
     Iterator,
     NamedTuple,
     NoReturn,
@@ -200,6 +201,26 @@ def _replay_code(replay: Replay, exc: BaseException) -> int:
         ) from None
 
 
+def _memoized_by_class(classify: _Classifier) -> _Classifier:
+    """`classify`, remembered per exception class, for classifications
+    that depend on the class alone (exception types with the default
+    replay). One dict lookup instead of a few `isinstance` calls on every
+    failure."""
+    memo: Dict[type, Optional[_Classified]] = {}
+
+    def by_class(exc: BaseException) -> Optional[_Classified]:
+        cls = exc.__class__
+        try:
+            return memo[cls]
+        except KeyError:
+            verdict = classify(exc)
+            if len(memo) < 256:  # a program raises few distinct classes
+                memo[cls] = verdict
+            return verdict
+
+    return by_class
+
+
 def _classifier(on: On, replay: Optional[Replay]) -> _Classifier:
     """Builds the function that turns an exception into what the core needs,
     or None when `on` does not match (the exception propagates untouched)."""
@@ -210,6 +231,22 @@ def _classifier(on: On, replay: Optional[Replay]) -> _Classifier:
         ):
             raise TypeError("on must be an exception type, a tuple of them, or a predicate")
         types = on
+        if replay is None:
+            # The default replay, inlined: the verdicts are constants.
+            timeout, refused, other = (
+                (_TIMEOUT, 2, None, False),
+                (_TRANSIENT, 0, None, False),
+                (_TRANSIENT, 2, None, False),
+            )
+
+            def by_type_default(exc: BaseException) -> Optional[_Classified]:
+                if not isinstance(exc, types):
+                    return None
+                if isinstance(exc, _TIMEOUTS):
+                    return timeout
+                return refused if isinstance(exc, ConnectionRefusedError) else other
+
+            return _memoized_by_class(by_type_default)
 
         def by_type(exc: BaseException) -> Optional[_Classified]:
             if not isinstance(exc, types):
@@ -217,7 +254,7 @@ def _classifier(on: On, replay: Optional[Replay]) -> _Classifier:
             cls = _TIMEOUT if isinstance(exc, _TIMEOUTS) else _TRANSIENT
             return (cls, _replay_code(replay_of, exc), None, False)
 
-        return by_type
+        return by_type  # a user's `replay` may look at the instance: not memoized
     if not callable(on):
         raise TypeError("on must be an exception type, a tuple of them, or a predicate")
     predicate = cast(Callable[[BaseException], Verdict], on)
@@ -359,75 +396,73 @@ def retry(
 
 
 def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
-    policy, classify = s.policy, s.classify
-
-    def retry_after_first_failure(
-        args: Any, kwargs: Any, exc: BaseException, verdict: _Classified, call: _Call
-    ) -> T:
-        while True:
-            _sleep(_next_wait(s, call, exc, verdict))
-            _check_breaker(call, exc)
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as e:
-                found = classify(e)
-                if found is None:
-                    call.abandon()
-                    raise
-                exc, verdict = e, found
-                continue
-            call.on_success()
-            return result
-
-    has_deadline = policy.has_deadline
+    # One loop per wrapper, with the failure handled inside its `except`
+    # block: a second function for the retries costs a microsecond a call,
+    # and the exception a call gives up with is the one being handled, so it
+    # is never chained to an earlier attempt's ("During handling of…").
+    policy, classify, before_sleep, name = s.policy, s.classify, s.before_sleep, s.name
+    has_breaker, has_deadline = policy.has_breaker, policy.has_deadline
+    start, first_try_success = policy.start, policy.first_try_success
     acquire, first_try_success_with = policy.acquire, policy.first_try_success_with
-    if not policy.has_breaker and not has_deadline:
-        first_try_success = policy.first_try_success
 
-        # The hot path: one call, one Rust call on success, nothing else.
+    if not has_breaker and not has_deadline:
+        # The hot path: on success, one call and one Rust call, nothing else.
         def plain(*args: Any, **kwargs: Any) -> T:
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                verdict = classify(exc)
-                if verdict is None:
-                    raise
-                return retry_after_first_failure(args, kwargs, exc, verdict, policy.start())
-            first_try_success()
-            return result
+            call = None
+            while True:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    verdict = classify(exc)
+                    if verdict is None:
+                        raise
+                    if call is None:
+                        call = start()
+                    wait = call.on_failure(*verdict)
+                    if isinstance(wait, str):
+                        _give_up(exc, call.attempts, wait)
+                    if before_sleep is not None:
+                        before_sleep(RetryDetails(name, call.attempts, wait, exc))
+                    if wait > 0.0:
+                        _sleep(wait)
+                    continue
+                if call is None:
+                    first_try_success()
+                else:
+                    call.on_success()
+                return result
 
         return plain
 
-    if not policy.has_breaker:
-
-        def timed(*args: Any, **kwargs: Any) -> T:
-            started = _now_ns()
+    def guarded(*args: Any, **kwargs: Any) -> T:
+        started = _now_ns() if has_deadline else None
+        permit = acquire()  # raises CircuitOpenError when refused; 0 without a breaker
+        call = None
+        while True:
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 verdict = classify(exc)
+                if call is None:
+                    call = start(started, permit)
                 if verdict is None:
+                    call.abandon()
                     raise
-                return retry_after_first_failure(args, kwargs, exc, verdict, policy.start(started))
-            policy.first_try_success()
+                wait = call.on_failure(*verdict)
+                if isinstance(wait, str):
+                    _give_up(exc, call.attempts, wait)
+                if before_sleep is not None:
+                    before_sleep(RetryDetails(name, call.attempts, wait, exc))
+                if wait > 0.0:
+                    _sleep(wait)
+                if has_breaker:
+                    _check_breaker(call, exc)
+                continue
+            if call is None:
+                first_try_success_with(permit)
+            else:
+                call.on_success()
             return result
-
-        return timed
-
-    def guarded(*args: Any, **kwargs: Any) -> T:
-        started = _now_ns() if has_deadline else None
-        permit = acquire()  # raises CircuitOpenError when refused
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            verdict = classify(exc)
-            call = policy.start(started, permit)
-            if verdict is None:
-                call.abandon()
-                raise
-            return retry_after_first_failure(args, kwargs, exc, verdict, call)
-        first_try_success_with(permit)
-        return result
 
     return guarded
 
@@ -436,32 +471,29 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
     policy, classify = s.policy, s.classify
 
     async def wrapper(*args: Any, **kwargs: Any) -> T:
+        # As `guarded` above: one loop, each failure handled in its own
+        # `except` block.
         started = _now_ns() if policy.has_deadline else None
         permit = policy.acquire()  # raises CircuitOpenError when refused
-        try:
-            return_value = await fn(*args, **kwargs)
-        except Exception as exc:
-            verdict = classify(exc)
-            call = policy.start(started, permit)
-            if verdict is None:
-                call.abandon()
-                raise
-            while True:
+        call = None
+        while True:
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as exc:
+                verdict = classify(exc)
+                if call is None:
+                    call = policy.start(started, permit)
+                if verdict is None:
+                    call.abandon()
+                    raise
                 await _async_sleep(_next_wait(s, call, exc, verdict))
                 _check_breaker(call, exc)
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as e:
-                    found = classify(e)
-                    if found is None:
-                        call.abandon()
-                        raise
-                    exc, verdict = e, found
-                    continue
+                continue
+            if call is None:
+                policy.first_try_success_with(permit)
+            else:
                 call.on_success()
-                return result
-        policy.first_try_success_with(permit)
-        return return_value
+            return result
 
     return wrapper
 
