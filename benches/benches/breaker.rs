@@ -1,9 +1,9 @@
 //! The circuit breaker's fast path: `try_acquire` and recording the outcome
 //! while Closed, and a refusal while Open.
 //!
-//! - `acquire + success`: a healthy service. The success is counted in the
-//!   breaker's word (a compare-and-swap), even though only the consecutive
-//!   count matters without a failure-rate window.
+//! - `acquire + success`: a healthy service. Without a failure-rate rule a
+//!   success after a success leaves the breaker's word as it is: a load, no
+//!   compare-and-swap.
 //! - `acquire + failure`: a fresh breaker per iteration (built outside the
 //!   timing), so the failure is counted for real.
 //! - `acquire + failure, acquire + success`: both on one shared breaker;
