@@ -419,16 +419,18 @@ where
     fn retry(self, policy: &RetryPolicy) -> Retrying<'_, Self, (), ()> {
         Retrying {
             op: self,
-            policy,
             sleeper: (),
             clock: (),
             budget: NoBudget,
-            breaker: None,
             classify: AnyError,
             notify: NoNotify,
-            attempt_timeout: None,
-            idempotency: None,
-            rng: None,
+            settings: Settings {
+                policy,
+                breaker: None,
+                attempt_timeout: None,
+                idempotency: None,
+                rng: None,
+            },
         }
     }
 }
@@ -463,19 +465,49 @@ where
 #[must_use = "a retried call does nothing until it is awaited"]
 pub struct Retrying<'a, Op, S, C, B = NoBudget, K = AnyError, N = NoNotify> {
     op: Op,
-    policy: &'a RetryPolicy,
     sleeper: S,
     clock: C,
     budget: B,
-    breaker: Option<&'a CircuitBreaker>,
     classify: K,
     notify: N,
+    settings: Settings<'a>,
+}
+
+/// The settings of a [`Retrying`] whose types never change.
+struct Settings<'a> {
+    policy: &'a RetryPolicy,
+    breaker: Option<&'a CircuitBreaker>,
     attempt_timeout: Option<Duration>,
     idempotency: Option<Idempotency>,
     rng: Option<Rng>,
 }
 
 impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
+    /// The same call with its runtime, budget, classifier and hook passed
+    /// through `f` (the builder methods that change a type use it).
+    fn map<S2, C2, B2, K2, N2>(
+        self,
+        f: impl FnOnce((S, C, B, K, N)) -> (S2, C2, B2, K2, N2),
+    ) -> Retrying<'a, Op, S2, C2, B2, K2, N2> {
+        let parts = (
+            self.sleeper,
+            self.clock,
+            self.budget,
+            self.classify,
+            self.notify,
+        );
+        let (sleeper, clock, budget, classify, notify) = f(parts);
+        Retrying {
+            op: self.op,
+            sleeper,
+            clock,
+            budget,
+            classify,
+            notify,
+            settings: self.settings,
+        }
+    }
+
     /// Sleeps with `sleeper` (the adapters set this for you).
     ///
     /// ```
@@ -489,19 +521,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retrying<'a, Op, S2, C, B, K, N> {
-        Retrying {
-            op: self.op,
-            policy: self.policy,
-            sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            classify: self.classify,
-            notify: self.notify,
-            attempt_timeout: self.attempt_timeout,
-            idempotency: self.idempotency,
-            rng: self.rng,
-        }
+        self.map(|(_, c, b, k, n)| (sleeper, c, b, k, n))
     }
 
     /// Reads the time from `clock` (the adapters set this for you).
@@ -516,19 +536,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn clock<C2: Clock>(self, clock: C2) -> Retrying<'a, Op, S, C2, B, K, N> {
-        Retrying {
-            op: self.op,
-            policy: self.policy,
-            sleeper: self.sleeper,
-            clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            classify: self.classify,
-            notify: self.notify,
-            attempt_timeout: self.attempt_timeout,
-            idempotency: self.idempotency,
-            rng: self.rng,
-        }
+        self.map(|(s, _, b, k, n)| (s, clock, b, k, n))
     }
 
     /// Shares `budget` (usually `&` a budget every call of the client
@@ -543,19 +551,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn budget<B2: Budget>(self, budget: B2) -> Retrying<'a, Op, S, C, B2, K, N> {
-        Retrying {
-            op: self.op,
-            policy: self.policy,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget,
-            breaker: self.breaker,
-            classify: self.classify,
-            notify: self.notify,
-            attempt_timeout: self.attempt_timeout,
-            idempotency: self.idempotency,
-            rng: self.rng,
-        }
+        self.map(|(s, c, _, k, n)| (s, c, budget, k, n))
     }
 
     /// Asks `breaker` before every attempt and tells it how the attempt
@@ -579,7 +575,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = (call, other);
     /// ```
     pub fn breaker(mut self, breaker: impl Into<Option<&'a CircuitBreaker>>) -> Self {
-        self.breaker = breaker.into();
+        self.settings.breaker = breaker.into();
         self
     }
 
@@ -597,19 +593,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn when<K2>(self, classify: K2) -> Retrying<'a, Op, S, C, B, K2, N> {
-        Retrying {
-            op: self.op,
-            policy: self.policy,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            classify,
-            notify: self.notify,
-            attempt_timeout: self.attempt_timeout,
-            idempotency: self.idempotency,
-            rng: self.rng,
-        }
+        self.map(|(s, c, b, _, n)| (s, c, b, classify, n))
     }
 
     /// Calls `notify` before each sleep with the failed attempt and the
@@ -626,19 +610,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn notify<N2>(self, notify: N2) -> Retrying<'a, Op, S, C, B, K, N2> {
-        Retrying {
-            op: self.op,
-            policy: self.policy,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            classify: self.classify,
-            notify,
-            attempt_timeout: self.attempt_timeout,
-            idempotency: self.idempotency,
-            rng: self.rng,
-        }
+        self.map(|(s, c, b, k, _)| (s, c, b, k, notify))
     }
 
     /// Cancels an attempt that runs longer than `timeout`: it is dropped
@@ -655,7 +627,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
+        self.settings.attempt_timeout = Some(timeout);
         self
     }
 
@@ -671,7 +643,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.idempotency = Some(idempotency);
+        self.settings.idempotency = Some(idempotency);
         self
     }
 
@@ -689,7 +661,7 @@ impl<'a, Op, S, C, B, K, N> Retrying<'a, Op, S, C, B, K, N> {
     /// # let _ = call;
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
-        self.rng = Some(Rng::with_seed(seed));
+        self.settings.rng = Some(Rng::with_seed(seed));
         self
     }
 }
@@ -708,22 +680,33 @@ where
     type IntoFuture = RetryFuture<'a, Op, Fut, E, S, C, B, K, N>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let now = self.clock.now();
-        let rng = self.rng.unwrap_or_else(|| fresh_rng(self.policy, now));
-        let mut call = RetryState::with_rng(self.policy, now, rng);
-        if let Some(idempotency) = self.idempotency {
+        let Retrying {
+            op,
+            sleeper,
+            clock,
+            budget,
+            classify,
+            notify,
+            settings,
+        } = self;
+        let now = clock.now();
+        let rng = settings
+            .rng
+            .unwrap_or_else(|| fresh_rng(settings.policy, now));
+        let mut call = RetryState::with_rng(settings.policy, now, rng);
+        if let Some(idempotency) = settings.idempotency {
             call.set_idempotency(idempotency);
         }
         RetryFuture {
-            op: self.op,
-            policy: self.policy,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            classify: self.classify,
-            notify: self.notify,
-            attempt_timeout: self.attempt_timeout,
+            op,
+            policy: settings.policy,
+            sleeper,
+            clock,
+            budget,
+            breaker: settings.breaker,
+            classify,
+            notify,
+            attempt_timeout: settings.attempt_timeout,
             call,
             start: Some(now),
             last: None,
@@ -940,10 +923,10 @@ impl<Op, Fut, E, S: Sleeper, C, B, K, N> fmt::Debug for RetryFuture<'_, Op, Fut,
 impl<Op, S, C, B, K, N> fmt::Debug for Retrying<'_, Op, S, C, B, K, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retrying")
-            .field("policy", self.policy)
-            .field("breaker", &self.breaker.is_some())
-            .field("attempt_timeout", &self.attempt_timeout)
-            .field("idempotency", &self.idempotency)
+            .field("policy", self.settings.policy)
+            .field("breaker", &self.settings.breaker.is_some())
+            .field("attempt_timeout", &self.settings.attempt_timeout)
+            .field("idempotency", &self.settings.idempotency)
             .finish_non_exhaustive()
     }
 }
