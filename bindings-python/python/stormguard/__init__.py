@@ -400,7 +400,7 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
     # block: a second function for the retries costs a microsecond a call,
     # and the exception a call gives up with is the one being handled, so it
     # is never chained to an earlier attempt's ("During handling of…").
-    policy, classify, before_sleep, name = s.policy, s.classify, s.before_sleep, s.name
+    policy, classify = s.policy, s.classify
     has_breaker, has_deadline = policy.has_breaker, policy.has_deadline
     start, first_try_success = policy.start, policy.first_try_success
     acquire, first_try_success_with = policy.acquire, policy.first_try_success_with
@@ -418,13 +418,7 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                         raise
                     if call is None:
                         call = start()
-                    wait = call.on_failure(*verdict)
-                    if isinstance(wait, str):
-                        _give_up(exc, call.attempts, wait)
-                    if before_sleep is not None:
-                        before_sleep(RetryDetails(name, call.attempts, wait, exc))
-                    if wait > 0.0:
-                        _sleep(wait)
+                    _sleep(_next_wait(s, call, exc, verdict))
                     continue
                 if call is None:
                     first_try_success()
@@ -448,13 +442,7 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                 if verdict is None:
                     call.abandon()
                     raise
-                wait = call.on_failure(*verdict)
-                if isinstance(wait, str):
-                    _give_up(exc, call.attempts, wait)
-                if before_sleep is not None:
-                    before_sleep(RetryDetails(name, call.attempts, wait, exc))
-                if wait > 0.0:
-                    _sleep(wait)
+                _sleep(_next_wait(s, call, exc, verdict))
                 if has_breaker:
                     _check_breaker(call, exc)
                 continue
