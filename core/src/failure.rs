@@ -150,7 +150,9 @@ pub enum RetryAfter {
 /// A failed attempt, as the caller describes it.
 ///
 /// Built with [`Failure::new`] or one of the per-class shortcuts, refined
-/// with `with_*` methods. It is `Copy` and two words long.
+/// with `with_*` methods. It is `Copy` and 16 bytes long: the server's
+/// delay is held as whole nanoseconds, saturating at about 584 years (far
+/// beyond any policy's `max_server_delay`, which caps it anyway).
 ///
 /// ```
 /// use core::time::Duration;
@@ -162,13 +164,19 @@ pub enum RetryAfter {
 /// assert_eq!(f.class(), FailureClass::Overloaded);
 /// assert_eq!(f.replay(), Replay::Rejected);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Failure {
+    /// [`NO_HINT`], [`STOP`], or a delay in nanoseconds (at most
+    /// [`MAX_DELAY_NANOS`]).
+    hint: u64,
     class: FailureClass,
     replay: Replay,
-    retry_after: Option<RetryAfter>,
     already_retried: bool,
 }
+
+const NO_HINT: u64 = u64::MAX;
+const STOP: u64 = u64::MAX - 1;
+const MAX_DELAY_NANOS: u64 = u64::MAX - 2;
 
 impl Failure {
     /// A failure of `class` with the given replay safety and no server hint.
@@ -180,9 +188,9 @@ impl Failure {
     /// ```
     pub const fn new(class: FailureClass, replay: Replay) -> Self {
         Failure {
+            hint: NO_HINT,
             class,
             replay,
-            retry_after: None,
             already_retried: false,
         }
     }
@@ -243,7 +251,17 @@ impl Failure {
     /// assert_eq!(f.retry_after(), Some(RetryAfter::Stop));
     /// ```
     pub const fn with_retry_after(mut self, hint: RetryAfter) -> Self {
-        self.retry_after = Some(hint);
+        self.hint = match hint {
+            RetryAfter::Stop => STOP,
+            RetryAfter::Delay(delay) => {
+                let secs = delay.as_secs();
+                let nanos = delay.subsec_nanos() as u64;
+                match secs.checked_mul(1_000_000_000) {
+                    Some(n) if n <= MAX_DELAY_NANOS - nanos => n + nanos,
+                    _ => MAX_DELAY_NANOS,
+                }
+            }
+        };
         self
     }
 
@@ -287,7 +305,11 @@ impl Failure {
     /// assert_eq!(stormguard::Failure::timeout().retry_after(), None);
     /// ```
     pub const fn retry_after(&self) -> Option<RetryAfter> {
-        self.retry_after
+        match self.hint {
+            NO_HINT => None,
+            STOP => Some(RetryAfter::Stop),
+            nanos => Some(RetryAfter::Delay(Duration::from_nanos(nanos))),
+        }
     }
 
     /// Whether a lower layer already retried this failure.
@@ -297,5 +319,59 @@ impl Failure {
     /// ```
     pub const fn is_already_retried(&self) -> bool {
         self.already_retried
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("class", &self.class)
+            .field("replay", &self.replay)
+            .field("retry_after", &self.retry_after())
+            .field("already_retried", &self.already_retried)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn server_hints_round_trip() {
+        let f = Failure::overloaded();
+        assert_eq!(f.retry_after(), None);
+        assert_eq!(
+            f.with_retry_after(RetryAfter::Stop).retry_after(),
+            Some(RetryAfter::Stop)
+        );
+        for delay in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_millis(1500),
+            Duration::from_secs(86_400 * 365),
+        ] {
+            let hint = RetryAfter::Delay(delay);
+            assert_eq!(f.with_retry_after(hint).retry_after(), Some(hint));
+        }
+    }
+
+    #[test]
+    fn a_delay_beyond_u64_nanoseconds_saturates_and_is_never_stop() {
+        let max = Duration::from_nanos(MAX_DELAY_NANOS);
+        for huge in [max + Duration::from_nanos(1), Duration::MAX] {
+            let f = Failure::transient().with_retry_after(RetryAfter::Delay(huge));
+            assert_eq!(f.retry_after(), Some(RetryAfter::Delay(max)));
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_hint_not_its_encoding() {
+        let f = Failure::timeout().with_retry_after(RetryAfter::Stop);
+        let text = format!("{f:?}");
+        assert!(text.contains("retry_after: Some(Stop)"), "{text}");
     }
 }

@@ -10,7 +10,42 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64};
+pub(crate) use portable_atomic::{AtomicU128, AtomicU32, AtomicU64};
+
+/// Loom has no 128-bit atomic: under loom, one is modelled as a word behind
+/// a loom mutex, whose every load and compare-and-swap is one indivisible
+/// step — what the hardware instruction gives, and all the algorithm relies
+/// on.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
+
+#[cfg(loom)]
+impl AtomicU128 {
+    pub(crate) fn new(value: u128) -> Self {
+        AtomicU128(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn load(&self, _: Ordering) -> u128 {
+        *self.0.lock().unwrap()
+    }
+
+    pub(crate) fn compare_exchange_weak(
+        &self,
+        current: u128,
+        new: u128,
+        _: Ordering,
+        _: Ordering,
+    ) -> Result<u128, u128> {
+        let mut word = self.0.lock().unwrap();
+        if *word == current {
+            *word = new;
+            Ok(current)
+        } else {
+            Err(*word)
+        }
+    }
+}
 
 pub(crate) use core::sync::atomic::Ordering;
 
@@ -58,3 +93,4 @@ macro_rules! transition_fn {
 
 transition_fn!(transition_u32, AtomicU32, u32);
 transition_fn!(transition_u64, AtomicU64, u64);
+transition_fn!(transition_u128, AtomicU128, u128);

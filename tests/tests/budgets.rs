@@ -238,3 +238,89 @@ fn shared_structures_are_sync_and_send() {
     shared::<stormguard::Metrics>();
     shared::<RetryPolicy>();
 }
+
+/// Two threads race to drain fresh budgets, round after round: at every
+/// instant, what was granted plus what is left must be what the arithmetic
+/// allows. This caught a withdrawal being undone by a refill that was
+/// published (the clock moved) before it was applied (the balance changed).
+#[test]
+fn racing_withdrawals_never_overdraw_a_fresh_retry_budget() {
+    const ROUNDS: usize = 30_000;
+    let start = Barrier::new(2);
+    let budgets: Vec<RetryBudget> = (0..ROUNDS)
+        .map(|_| RetryBudget::new(0.0, 10, Duration::from_secs(10)).unwrap())
+        .collect();
+    let granted: Vec<AtomicU64> = (0..ROUNDS).map(|_| AtomicU64::new(0)).collect();
+    // A reserve of 10/s × 10 s = 100 retries; the first call moves the clock
+    // from 0 to 1000 s (a full refill, clamped at the cap).
+    let now = Instant::from_secs(1000);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for (b, g) in budgets.iter().zip(&granted) {
+                    start.wait();
+                    let n = (0..200).take_while(|_| b.withdraw(now)).count();
+                    g.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let over: Vec<(usize, u64)> = granted
+        .iter()
+        .map(|g| g.load(Ordering::Relaxed))
+        .enumerate()
+        .filter(|&(_, g)| g != 100)
+        .collect();
+    assert!(
+        over.is_empty(),
+        "{} of {ROUNDS} rounds granted other than 100: {:?}",
+        over.len(),
+        &over[..over.len().min(10)]
+    );
+    for b in &budgets {
+        assert_eq!(b.available_milli(now), 0);
+    }
+}
+
+/// Two threads withdraw and deposit on one budget while the clock moves
+/// under them; granted retries never exceed the reserve plus deposits plus
+/// the refill the elapsed time allows.
+#[test]
+fn racing_withdrawals_with_a_moving_clock_stay_within_the_arithmetic() {
+    let ttl = Duration::from_secs(1); // ticks of 1 ms, refill 50 milli-retries a tick
+    for round in 0..200u64 {
+        let b = RetryBudget::new(0.5, 50, ttl).unwrap();
+        let origin = Instant::from_secs(10 + round * 10);
+        let steps = 2_000u64;
+        let granted = AtomicU64::new(0);
+        let deposited = AtomicU64::new(0);
+        let start = Barrier::new(2);
+        thread::scope(|s| {
+            for i in 0..2u64 {
+                let (b, granted, deposited, start) = (&b, &granted, &deposited, &start);
+                s.spawn(move || {
+                    start.wait();
+                    for k in 0..steps {
+                        // Each step is 100 µs: a tick every 10 steps.
+                        let now = origin + Duration::from_micros(100 * k);
+                        if (k + i) % 7 == 0 {
+                            b.deposit(now);
+                            deposited.fetch_add(1, Ordering::Relaxed);
+                        } else if b.withdraw(now) {
+                            granted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // Reserve 50 retries at the origin; 200 ticks refill at most 10
+        // more; each deposit adds 0.5 (fading can only take away).
+        let granted = granted.into_inner();
+        let bound = 50_000 + 200 * 50 + deposited.into_inner() * 500;
+        assert!(
+            granted * 1000 <= bound,
+            "round {round}: granted {granted} retries, the arithmetic allows {}",
+            bound / 1000
+        );
+    }
+}

@@ -6,7 +6,7 @@ use core::time::Duration;
 use crate::budget::{Budget, Withdrawal};
 use crate::config::{ConfigError, ConfigErrorKind};
 use crate::failure::Failure;
-use crate::sync::{const_unless_loom, transition_u64, AtomicU64, Ordering};
+use crate::sync::{const_unless_loom, transition_u128, AtomicU128, Ordering};
 use crate::time::{duration_to_nanos, Instant};
 
 /// Retries may be at most `ratio` of requests, plus a floor of
@@ -24,19 +24,27 @@ use crate::time::{duration_to_nanos, Instant};
 /// last ttl)`, as Finagle's expiring deposits do. That is the cap the seed's
 /// `RetryBudget` lacks: there, hours of healthy traffic bank tokens without
 /// bound, and the next outage releases them as one burst of thousands of
-/// retries. The balance is also hard-capped at 4 294 retries.
+/// retries. The deposits are also hard-capped at 4 294 967 retries.
 ///
 /// Defaults are Linkerd's (ratio 0.2, 10 per second, ttl 10 s); validation
 /// follows Finagle (ttl in [1 s, 60 s], ratio in [0, 1000]).
 ///
 /// # Lock-freedom
-/// The balance (deposits and reserve, in thousandths of a retry) is one
-/// `AtomicU64`, and a withdrawal is one compare-and-swap on it — never a
-/// check followed by a separate subtraction, which lets racing retries
-/// overdraw (tower's `TpsBudget` does that, under a `Mutex`, reading the
-/// clock on every call). Time advances through a second word: the caller
-/// that moves it forward applies the fading and the refill for exactly that
-/// interval, so no interval is counted twice. 40 bytes.
+/// The whole state — the tick the balance is accounted up to, the deposits
+/// and the reserve (in thousandths of a retry) — is one 128-bit atomic
+/// word, and every operation is one compare-and-swap on it: moving the
+/// clock, fading and refilling for the ticks it moved, and the withdrawal
+/// are one transition. Never a check followed by a separate subtraction,
+/// which lets racing retries overdraw (tower's `TpsBudget` does that, under
+/// a `Mutex`, reading the clock on every call); and never a clock published
+/// in one step and its refill applied in another, where a withdrawal landing
+/// between them is undone when the refill is clamped at the cap.
+///
+/// The word is lock-free where the CPU has a 128-bit compare-and-swap
+/// (x86-64 with `cmpxchg16b`, detected at run time; aarch64; powerpc64;
+/// riscv64 with `zacas`); elsewhere `portable-atomic` runs it under its
+/// fallback lock (or a critical section, with the `critical-section`
+/// feature). 48 bytes.
 ///
 /// ```
 /// use core::time::Duration;
@@ -55,11 +63,8 @@ use crate::time::{duration_to_nanos, Instant};
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
-    /// Deposits in the high half, reserve in the low half; thousandths of a
-    /// retry.
-    balance: AtomicU64,
-    /// The end of the last tick accounted for, in nanoseconds.
-    accounted_until: AtomicU64,
+    /// A [`State`], packed.
+    state: AtomicU128,
     deposit_milli: u32,
     reserve_milli_per_tick: u32,
     reserve_cap_milli: u32,
@@ -75,12 +80,33 @@ const MAX_TTL: Duration = Duration::from_secs(60);
 /// Keeps `min_per_second × ttl × 1000` within a u32.
 const MAX_MIN_PER_SECOND: u32 = 50_000;
 
-const fn pack(deposits: u32, reserve: u32) -> u64 {
-    ((deposits as u64) << 32) | reserve as u64
+/// What the one atomic word holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct State {
+    /// The tick (`now / tick`) the balance is accounted up to.
+    tick: u64,
+    /// Deposits, in thousandths of a retry; they fade.
+    deposits: u32,
+    /// The floor's reserve, in thousandths of a retry; it refills.
+    reserve: u32,
 }
 
-const fn unpack(word: u64) -> (u32, u32) {
-    ((word >> 32) as u32, word as u32)
+impl State {
+    const fn pack(self) -> u128 {
+        ((self.tick as u128) << 64) | ((self.deposits as u128) << 32) | self.reserve as u128
+    }
+
+    const fn unpack(word: u128) -> State {
+        State {
+            tick: (word >> 64) as u64,
+            deposits: (word >> 32) as u32,
+            reserve: word as u32,
+        }
+    }
+
+    const fn balance(self) -> u64 {
+        self.deposits as u64 + self.reserve as u64
+    }
 }
 
 impl RetryBudget {
@@ -120,9 +146,9 @@ impl RetryBudget {
             // min/s × 1000 milli × tick seconds; exact for whole milliseconds.
             let reserve_milli_per_tick = (min_per_second as u64 * RETRY as u64 * tick_nanos / 1_000_000_000) as u32;
             let reserve_cap_milli = (min_per_second as u64 * RETRY as u64 * ttl_nanos / 1_000_000_000) as u32;
+            let start = State { tick: 0, deposits: 0, reserve: reserve_cap_milli };
             Ok(RetryBudget {
-                balance: AtomicU64::new(pack(0, reserve_cap_milli)),
-                accounted_until: AtomicU64::new(0),
+                state: AtomicU128::new(start.pack()),
                 deposit_milli: (ratio * RETRY as f64 + 1e-6) as u32,
                 reserve_milli_per_tick,
                 reserve_cap_milli,
@@ -155,11 +181,15 @@ impl RetryBudget {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn deposit(&self, now: Instant) {
-        self.advance(now);
         let deposit = self.deposit_milli;
-        let _ = transition_u64(&self.balance, |word| {
-            let (deposits, reserve) = unpack(word);
-            Ok::<_, ()>(((), pack(deposits.saturating_add(deposit), reserve)))
+        let _ = self.transition(now, |state| {
+            Ok::<_, ()>((
+                (),
+                State {
+                    deposits: state.deposits.saturating_add(deposit),
+                    ..state
+                },
+            ))
         });
     }
 
@@ -177,18 +207,19 @@ impl RetryBudget {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn withdraw(&self, now: Instant) -> bool {
-        self.advance(now);
-        transition_u64(&self.balance, |word| {
-            let (deposits, reserve) = unpack(word);
-            if deposits as u64 + reserve as u64 >= RETRY as u64 {
-                let from_deposits = deposits.min(RETRY);
-                Ok((
-                    (),
-                    pack(deposits - from_deposits, reserve - (RETRY - from_deposits)),
-                ))
-            } else {
-                Err(())
+        self.transition(now, |state| {
+            if state.balance() < RETRY as u64 {
+                return Err(());
             }
+            let from_deposits = state.deposits.min(RETRY);
+            Ok((
+                (),
+                State {
+                    deposits: state.deposits - from_deposits,
+                    reserve: state.reserve - (RETRY - from_deposits),
+                    ..state
+                },
+            ))
         })
         .is_ok()
     }
@@ -202,44 +233,52 @@ impl RetryBudget {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn available_milli(&self, now: Instant) -> u64 {
-        self.advance(now);
-        let (deposits, reserve) = unpack(self.balance.load(Ordering::Acquire));
-        deposits as u64 + reserve as u64
+        let word = self.state.load(Ordering::Acquire);
+        self.at(State::unpack(word), now).balance()
     }
 
-    /// Moves the accounted time forward by whole ticks up to `now`, fading
-    /// deposits and refilling the reserve for exactly those ticks. Only the
-    /// caller whose compare-and-swap moves the time applies them; a `now`
-    /// earlier than the accounted time (a clock that went backwards) does
-    /// nothing.
+    /// The state `state` becomes at `now`: moved to `now`'s tick, its
+    /// deposits faded and its reserve refilled for exactly the ticks in
+    /// between. A `now` at or before the state's tick (the same tick, or a
+    /// clock that went backwards) changes nothing.
     #[inline]
-    fn advance(&self, now: Instant) {
-        let now = now.as_nanos();
-        let until = self.accounted_until.load(Ordering::Acquire);
-        if now <= until || now - until < self.tick_nanos {
-            return;
+    fn at(&self, state: State, now: Instant) -> State {
+        let tick = now.as_nanos() / self.tick_nanos;
+        if tick <= state.tick {
+            return state;
         }
-        let ticks = (now - until) / self.tick_nanos;
-        let new_until = until + ticks * self.tick_nanos;
-        if self
-            .accounted_until
-            .compare_exchange(until, new_until, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return; // another caller accounted for this interval
-        }
-        let refill = (self.reserve_milli_per_tick as u64).saturating_mul(ticks);
-        let cap = self.reserve_cap_milli;
-        let _ = transition_u64(&self.balance, |word| {
-            let (deposits, reserve) = unpack(word);
-            let faded = if ticks >= TICKS_PER_TTL {
-                0
-            } else {
-                deposits - (deposits as u64 * ticks / TICKS_PER_TTL) as u32
+        let ticks = tick - state.tick;
+        if ticks >= TICKS_PER_TTL {
+            // A whole ttl: every deposit faded, the reserve full.
+            return State {
+                tick,
+                deposits: 0,
+                reserve: self.reserve_cap_milli,
             };
-            let reserve = (reserve as u64).saturating_add(refill).min(cap as u64) as u32;
-            Ok::<_, ()>(((), pack(faded, reserve)))
-        });
+        }
+        let faded = (state.deposits as u64 * ticks / TICKS_PER_TTL) as u32;
+        let refill = self.reserve_milli_per_tick as u64 * ticks;
+        let reserve = (state.reserve as u64 + refill).min(self.reserve_cap_milli as u64);
+        State {
+            tick,
+            deposits: state.deposits - faded,
+            reserve: reserve as u32,
+        }
+    }
+
+    /// Moves the state to `now` and applies `operation` to it, as one
+    /// compare-and-swap; `Err` leaves the word untouched (time included: a
+    /// refused withdrawal writes nothing).
+    #[inline]
+    fn transition<T, E>(
+        &self,
+        now: Instant,
+        mut operation: impl FnMut(State) -> Result<(T, State), E>,
+    ) -> Result<T, E> {
+        transition_u128(&self.state, |word| {
+            let (output, next) = operation(self.at(State::unpack(word), now))?;
+            Ok((output, next.pack()))
+        })
     }
 }
 
