@@ -20,7 +20,7 @@ use std::time::Duration;
 use backoff::backoff::Backoff as _;
 use backon::BackoffBuilder as _;
 use criterion::{criterion_group, criterion_main, Criterion};
-use stormguard::{Backoff, Jitter, Rng};
+use stormguard::{Backoff, Jitter, Random};
 
 const DELAYS: usize = 5;
 const BASE: Duration = Duration::from_millis(100);
@@ -37,7 +37,7 @@ fn schedule(c: &mut Criterion) {
     g.bench_function("stormguard full jitter", |b| {
         b.iter(|| {
             // A fresh generator per call, as `Retry::new` seeds one.
-            let delays = black_box(&full).delays(Rng::new());
+            let delays = black_box(&full).delays(Random::new());
             delays.take(DELAYS).sum::<Duration>()
         })
     });

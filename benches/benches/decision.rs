@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use stormguard::{
-    Backoff, CircuitBreaker, Decision, Failure, Instant, NoBudget, Retry, RetryPolicy, Throttle,
+    Backoff, Call, CircuitBreaker, Decision, Failure, Instant, NoBudget, Retry, RetryPolicy,
+    Throttle,
 };
 
 const BATCH: BatchSize = BatchSize::NumIterations(512);
@@ -44,7 +45,7 @@ fn breaker() -> CircuitBreaker {
     CircuitBreaker::new(5, Duration::from_secs(30)).expect("valid breaker")
 }
 
-fn retry(seed: &mut u64) -> Retry<'static> {
+fn retry(seed: &mut u64) -> Retry<&'static RetryPolicy> {
     *seed += 1;
     Retry::with_seed(&POLICY, Instant::ZERO, *seed)
 }
@@ -67,15 +68,23 @@ fn on_failure(c: &mut Criterion) {
             BATCH,
         )
     });
+    // Through the lifecycle: the breaker's permit, the attempt's failure,
+    // the budget and the decision, as every driver does it.
     g.bench_function("on_failure, Throttle + breaker", |b| {
         b.iter_batched_ref(
-            || (retry(&mut seed), throttle(), breaker()),
-            |(r, budget, breaker)| match breaker.try_acquire(now) {
-                Ok(permit) => {
-                    permit.failure(now);
-                    r.on_failure(&FAILURE, now, budget)
-                }
-                Err(_) => r.on_circuit_open(),
+            || {
+                seed += 1;
+                (throttle(), breaker(), seed)
+            },
+            |(budget, breaker, seed)| {
+                let mut call = Call::with_seed(&POLICY, *seed)
+                    .budget(&*budget)
+                    .breaker(&*breaker);
+                let decision = match call.begin_attempt(now) {
+                    Ok(attempt) => attempt.fail(&FAILURE, now),
+                    Err(decision) => decision,
+                };
+                decision
             },
             BATCH,
         )
@@ -91,17 +100,16 @@ fn on_failure(c: &mut Criterion) {
         "call failing once then succeeding, Throttle + breaker",
         |b| {
             b.iter(|| {
-                let mut r = Retry::with_seed(&POLICY, Instant::ZERO, black_box(7));
-                let permit = breaker.try_acquire(now).expect("closed");
-                permit.failure(now);
-                let after = match r.on_failure(&FAILURE, now, &budget) {
+                let mut call = Call::with_seed(&POLICY, black_box(7))
+                    .budget(&budget)
+                    .breaker(&breaker);
+                let attempt = call.begin_attempt(now).expect("closed");
+                let after = match attempt.fail(&FAILURE, now) {
                     Decision::Retry { after } => after,
                     Decision::GiveUp(reason) => panic!("{reason}"),
                 };
                 let later = now + after;
-                let permit = breaker.try_acquire(later).expect("closed");
-                permit.success(later);
-                r.on_success(later, &budget);
+                call.begin_attempt(later).expect("closed").succeed(later);
                 after
             })
         },

@@ -2,7 +2,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use stormguard::{BackoffBuilder, Jitter, Rng};
+use stormguard::{BackoffBuilder, Jitter, Random};
 
 use crate::convert::{config, seconds};
 
@@ -86,7 +86,7 @@ impl Backoff {
         if n > 1_000_000 {
             return Err(PyValueError::new_err("invalid n: must be at most 1000000"));
         }
-        let rng = seed.map_or_else(Rng::new, Rng::with_seed);
+        let rng = seed.map_or_else(Random::new, Random::with_seed);
         Ok(self
             .inner
             .delays(rng)

@@ -156,6 +156,16 @@ impl BudgetRef {
         ))
     }
 
+    /// Another handle on the same budget.
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> BudgetRef {
+        match self {
+            BudgetRef::Throttle(b) => BudgetRef::Throttle(b.clone_ref(py)),
+            BudgetRef::Ratio(b) => BudgetRef::Ratio(b.clone_ref(py)),
+            BudgetRef::Rate(b) => BudgetRef::Rate(b.clone_ref(py)),
+            BudgetRef::Cost(b) => BudgetRef::Cost(b.clone_ref(py)),
+        }
+    }
+
     fn get(&self) -> &dyn Budget {
         match self {
             BudgetRef::Throttle(b) => &b.get().inner,
@@ -181,5 +191,9 @@ impl Budget for BudgetRef {
 
     fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
         self.get().on_success(last_retry, now)
+    }
+
+    fn needs_time(&self) -> bool {
+        self.get().needs_time()
     }
 }

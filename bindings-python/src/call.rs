@@ -1,18 +1,20 @@
 //! `Policy` (one decorator's validated settings) and `Call` (one logical
-//! call's state): what the Python decorator and iterator drive.
+//! call): what the Python decorator and iterator drive. `Call` is the
+//! core's attempt lifecycle (`stormguard::Call`) behind a Python object:
+//! every rule about the breaker, the budget and the decision is the core's.
 
+use std::borrow::Borrow;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyString};
 use stormguard::{
-    Budget, Decision, Failure, FailureClass, GiveUp, Idempotency, Instant, NoBudget, PermitToken,
-    Replay, RetryAfter, RetryPolicy, RetryState,
+    Decision, Failure, FailureClass, GiveUp, Idempotency, Random, Replay, RetryAfter, RetryPolicy,
 };
 
 use crate::backoff::Backoff;
-use crate::breaker::CircuitBreaker;
+use crate::breaker::{open_error, CircuitBreaker};
 use crate::budget::BudgetRef;
 use crate::clock::now;
 use crate::convert::{config, count, seconds};
@@ -26,14 +28,25 @@ pub(crate) struct Policy {
     breaker: Option<Py<CircuitBreaker>>,
 }
 
-impl Policy {
-    fn budget(&self) -> &dyn Budget {
-        match &self.budget {
-            Some(b) => b,
-            None => &NoBudget,
-        }
+/// A `Policy` object lending the core its `RetryPolicy`.
+struct PolicyRef(Py<Policy>);
+
+impl Borrow<RetryPolicy> for PolicyRef {
+    fn borrow(&self) -> &RetryPolicy {
+        &self.0.get().policy
     }
 }
+
+/// A `CircuitBreaker` object lending the core its breaker.
+struct BreakerRef(Py<CircuitBreaker>);
+
+impl Borrow<stormguard::CircuitBreaker> for BreakerRef {
+    fn borrow(&self) -> &stormguard::CircuitBreaker {
+        &self.0.get().inner
+    }
+}
+
+type Lifecycle = stormguard::Call<PolicyRef, Option<BudgetRef>, BreakerRef>;
 
 #[pymethods]
 impl Policy {
@@ -79,81 +92,64 @@ impl Policy {
         })
     }
 
-    /// Whether calls must go through `start()` for every attempt (a breaker
-    /// needs a permit before the first one).
+    /// Whether the first attempt must go through `start()` before it runs:
+    /// a breaker's permit, or a deadline counted from it. Without either, a
+    /// call that succeeds at once needs only `first_try_success()`.
     #[getter]
-    fn has_breaker(&self) -> bool {
-        self.breaker.is_some()
+    fn needs_start(&self) -> bool {
+        self.breaker.is_some() || self.policy.deadline().is_some()
     }
 
-    /// Whether the policy has an overall deadline (the caller then reads
-    /// the clock before the first attempt).
-    #[getter]
-    fn has_deadline(&self) -> bool {
-        self.policy.deadline().is_some()
+    /// A call whose first attempt already ran and succeeded: the core's
+    /// lifecycle for it, in one step (the budget is paid, no object made).
+    fn first_try_success(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let mut call = lifecycle(slf, Random::with_seed(0));
+        let t = now();
+        call.start_attempt(t)
+            .map_err(|d| refused(slf.py(), &call, d))?;
+        call.succeed(t);
+        Ok(())
     }
 
-    /// The first attempt succeeded: tell the budget (no `Call` needed).
-    fn first_try_success(&self) {
-        if let Some(budget) = &self.budget {
-            let t = now();
-            budget.on_request(t);
-            budget.on_success(None, t);
-        }
+    /// Starts a call and begins its first attempt at `started_ns`
+    /// (stormguard's clock; default now): with a breaker, takes its permit,
+    /// raising `CircuitOpenError` when refused.
+    #[pyo3(signature = (started_ns=None))]
+    fn start(slf: &Bound<'_, Self>, started_ns: Option<u64>) -> PyResult<Call> {
+        let mut call = lifecycle(slf, Random::new());
+        let started = started_ns.map_or_else(now, stormguard::Instant::from_nanos);
+        call.start_attempt(started)
+            .map_err(|d| refused(slf.py(), &call, d))?;
+        Ok(Call { call })
     }
+}
 
-    /// The breaker's permit for a first attempt, as an int; raises
-    /// `CircuitOpenError` when refused. Without a breaker, 0.
-    fn acquire(&self, py: Python<'_>) -> PyResult<u32> {
-        match &self.breaker {
-            Some(breaker) => Ok(breaker.get().acquire_token(py)?.to_bits()),
-            None => Ok(0),
-        }
-    }
+/// The core's lifecycle for one call under `policy`.
+fn lifecycle(policy: &Bound<'_, Policy>, rng: Random) -> Lifecycle {
+    let this = policy.get();
+    stormguard::Call::with_rng(PolicyRef(policy.clone().unbind()), rng)
+        .budget(this.budget.as_ref().map(|b| b.clone_ref(policy.py())))
+        .breaker(
+            this.breaker
+                .as_ref()
+                .map(|b| BreakerRef(b.clone_ref(policy.py()))),
+        )
+}
 
-    /// The first attempt, made under `permit`, succeeded: tell the breaker
-    /// and the budget (no `Call` needed).
-    fn first_try_success_with(&self, permit: u32) {
-        if let Some(breaker) = &self.breaker {
-            breaker
-                .get()
-                .inner
-                .record_success(PermitToken::from_bits(permit), now());
-        }
-        self.first_try_success();
-    }
-
-    /// Starts a call whose first attempt began at `started_ns` (stormguard's
-    /// clock; default now). With a breaker, the first attempt's permit is
-    /// `permit` (from `acquire`), or is acquired now, raising
-    /// `CircuitOpenError` when refused.
-    #[pyo3(signature = (started_ns=None, permit=None))]
-    fn start(
-        slf: &Bound<'_, Self>,
-        started_ns: Option<u64>,
-        permit: Option<u32>,
-    ) -> PyResult<Call> {
-        let this = slf.get();
-        let started = started_ns.map_or_else(now, Instant::from_nanos);
-        let token = match (&this.breaker, permit) {
-            (Some(_), Some(bits)) => Some(PermitToken::from_bits(bits)),
-            (Some(breaker), None) => Some(breaker.get().acquire_token(slf.py())?),
-            (None, _) => None,
-        };
-        Ok(Call {
-            policy: slf.clone().unbind(),
-            state: RetryState::new(&this.policy, started),
-            token,
-        })
+/// The error for a first attempt the call refused: `CircuitOpenError`
+/// (with when to come back) for the breaker, else a `ValueError` naming
+/// the reason (a first attempt meets no other give-up).
+fn refused(py: Python<'_>, call: &Lifecycle, decision: Decision) -> PyErr {
+    match call.refusal() {
+        Some(open) => open_error(py, open),
+        None => PyValueError::new_err(format!("the call could not start: {decision:?}")),
     }
 }
 
 /// One logical call in progress.
 #[pyclass(name = "Call", module = "stormguard._core")]
 pub(crate) struct Call {
-    policy: Py<Policy>,
-    state: RetryState,
-    token: Option<PermitToken>,
+    call: Lifecycle,
 }
 
 const CLASSES: [FailureClass; 4] = [
@@ -163,6 +159,15 @@ const CLASSES: [FailureClass; 4] = [
     FailureClass::Permanent,
 ];
 const REPLAYS: [Replay; 3] = [Replay::NotSent, Replay::Rejected, Replay::Unknown];
+
+/// A decision as Python sees it: the wait in seconds (a float), or the
+/// reason for giving up (a str).
+fn to_python(py: Python<'_>, decision: Decision) -> Bound<'_, PyAny> {
+    match decision {
+        Decision::Retry { after } => PyFloat::new(py, after.as_secs_f64()).into_any(),
+        Decision::GiveUp(reason) => PyString::intern(py, reason.as_str()).into_any(),
+    }
+}
 
 #[pymethods]
 impl Call {
@@ -192,67 +197,35 @@ impl Call {
             let d = Duration::try_from_secs_f64(d).unwrap_or(Duration::MAX);
             failure = failure.with_retry_after(RetryAfter::Delay(d));
         }
-        let policy = self.policy.get();
-        let t = now();
-        if let (Some(breaker), Some(token)) = (&policy.breaker, self.token.take()) {
-            breaker.get().inner.record_failure(token, t);
-        }
-        Ok(
-            match self
-                .state
-                .on_failure(&policy.policy, &failure, t, policy.budget())
-            {
-                Decision::Retry { after } => PyFloat::new(py, after.as_secs_f64()).into_any(),
-                Decision::GiveUp(reason) => PyString::intern(py, reason.as_str()).into_any(),
-            },
-        )
+        Ok(to_python(py, self.call.fail(&failure, now())))
     }
 
-    /// Before a retry: with a breaker, acquires the attempt's permit.
-    /// Returns `None` to go ahead, or `"circuit open"` to give up.
-    fn before_attempt(&mut self) -> Option<&'static str> {
-        let policy = self.policy.get();
-        let breaker = policy.breaker.as_ref()?;
-        match breaker.get().inner.try_acquire(now()) {
-            Ok(permit) => {
-                self.token = Some(permit.detach());
-                None
-            }
-            Err(_) => {
-                // Counts the give-up in the policy's metrics; always CircuitOpen.
-                let _ = self.state.on_circuit_open(&policy.policy);
-                Some(GiveUp::CircuitOpen.as_str())
-            }
+    /// Begins the next attempt (after the wait): `None` to go ahead, or the
+    /// reason the call gives up instead (`"deadline exceeded"` when the
+    /// wait overshot the deadline, `"circuit open"` when the breaker
+    /// refuses).
+    fn begin(&mut self) -> Option<&'static str> {
+        match self.call.start_attempt(now()) {
+            Ok(()) => None,
+            Err(Decision::GiveUp(reason)) => Some(reason.as_str()),
+            Err(Decision::Retry { .. }) => Some(GiveUp::NotRetryable.as_str()),
         }
     }
 
     /// The attempt succeeded: the call is over.
     fn on_success(&mut self) {
-        let policy = self.policy.get();
-        let t = now();
-        if let (Some(breaker), Some(token)) = (&policy.breaker, self.token.take()) {
-            breaker.get().inner.record_success(token, t);
-        }
-        self.state.on_success(&policy.policy, t, policy.budget());
+        self.call.succeed(now());
     }
 
-    /// The attempt ended with an error that is not retried: free the
-    /// breaker permit without a verdict.
+    /// The attempt ended with an exception that is not retried (or was
+    /// abandoned): its breaker permit goes back without a verdict.
     fn abandon(&mut self) {
-        if let (Some(breaker), Some(token)) = (&self.policy.get().breaker, self.token.take()) {
-            breaker.get().inner.abandon(token);
-        }
+        self.call.cancel_attempt();
     }
 
     /// Attempts reported so far.
     #[getter]
     fn attempts(&self) -> u32 {
-        self.state.attempts()
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        self.abandon();
+        self.call.attempts()
     }
 }

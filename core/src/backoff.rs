@@ -14,9 +14,8 @@
 
 use core::time::Duration;
 
-use fastrand::Rng;
-
 use crate::config::{ConfigError, ConfigErrorKind};
+use crate::random::Random;
 use crate::time::duration_to_nanos;
 
 /// How a computed delay is randomised.
@@ -107,7 +106,7 @@ enum Shape {
 ///     .max_delay(Duration::from_secs(1))
 ///     .jitter(Jitter::None)
 ///     .build()?;
-/// let ms: Vec<u128> = backoff.delays(fastrand::Rng::with_seed(7))
+/// let ms: Vec<u128> = backoff.delays(stormguard::Random::with_seed(7))
 ///     .take(6)
 ///     .map(|d| d.as_millis())
 ///     .collect();
@@ -259,17 +258,17 @@ impl Backoff {
     /// ```
     /// use core::time::Duration;
     /// let b = stormguard::Backoff::exponential(Duration::from_millis(100), 2.0).build()?;
-    /// let mut rng = fastrand::Rng::with_seed(1);
+    /// let mut rng = stormguard::Random::with_seed(1);
     /// let d = b.delay(3, Duration::ZERO, &mut rng);
     /// assert!(d <= Duration::from_millis(800));
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
-    pub fn delay(&self, n: u32, prev: Duration, rng: &mut Rng) -> Duration {
+    pub fn delay(&self, n: u32, prev: Duration, rng: &mut Random) -> Duration {
         Duration::from_nanos(self.delay_nanos(n, duration_to_nanos(prev), rng))
     }
 
     #[inline]
-    pub(crate) fn delay_nanos(&self, n: u32, prev: u64, rng: &mut Rng) -> u64 {
+    pub(crate) fn delay_nanos(&self, n: u32, prev: u64, rng: &mut Random) -> u64 {
         match self.jitter {
             Jitter::None => self.nominal_nanos(n),
             Jitter::Full => rng.u64(0..=self.nominal_nanos(n)),
@@ -301,12 +300,12 @@ impl Backoff {
     /// ```
     /// use core::time::Duration;
     /// let b = stormguard::Backoff::exponential(Duration::from_millis(100), 2.0).build()?;
-    /// let a: Vec<_> = b.delays(fastrand::Rng::with_seed(42)).take(5).collect();
-    /// let again: Vec<_> = b.delays(fastrand::Rng::with_seed(42)).take(5).collect();
+    /// let a: Vec<_> = b.delays(stormguard::Random::with_seed(42)).take(5).collect();
+    /// let again: Vec<_> = b.delays(stormguard::Random::with_seed(42)).take(5).collect();
     /// assert_eq!(a, again);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
-    pub fn delays(&self, rng: Rng) -> Delays {
+    pub fn delays(&self, rng: Random) -> Delays {
         Delays {
             backoff: *self,
             n: 0,
@@ -542,7 +541,7 @@ const fn exponential_nanos(base: u64, factor_q32: u128, n: u32, cap: u64) -> u64
 /// use core::time::Duration;
 /// use stormguard::{Backoff, Jitter};
 /// let b = Backoff::constant(Duration::from_millis(10)).build()?;
-/// assert!(b.delays(fastrand::Rng::with_seed(0)).take(3).all(|d| d == Duration::from_millis(10)));
+/// assert!(b.delays(stormguard::Random::with_seed(0)).take(3).all(|d| d == Duration::from_millis(10)));
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -550,7 +549,7 @@ pub struct Delays {
     backoff: Backoff,
     n: u32,
     prev: u64,
-    rng: Rng,
+    rng: Random,
 }
 
 impl Iterator for Delays {
@@ -574,7 +573,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
-    use fastrand::Rng;
+    use crate::random::Random as Rng;
     use proptest::prelude::*;
 
     const MS: u64 = 1_000_000;

@@ -1122,10 +1122,10 @@ mod tests {
         let s = M.snapshot();
         assert_eq!(
             (
-                s.breaker_opened,
-                s.breaker_half_opened,
-                s.breaker_closed,
-                s.breaker_rejected
+                s.breaker_opened(),
+                s.breaker_half_opened(),
+                s.breaker_closed(),
+                s.breaker_rejected()
             ),
             (2, 2, 1, 1)
         );

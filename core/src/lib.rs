@@ -97,15 +97,18 @@ extern crate std;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
+pub mod call;
 pub mod classify;
 mod config;
-#[cfg(feature = "async")]
-#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod decision;
+#[cfg(any(feature = "async", feature = "std"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "async", feature = "std"))))]
 pub mod driver;
 pub mod failure;
 pub mod idempotency;
 pub mod metrics;
 pub mod policy;
+pub mod random;
 pub mod retry;
 mod sync;
 pub mod time;
@@ -113,9 +116,11 @@ pub mod time;
 pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit, PermitToken};
 pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
+pub use call::{Attempt, Call, IntoBreaker};
 pub use config::{ConfigError, ConfigErrorKind};
-#[cfg(feature = "async")]
-pub use driver::{Clock, RetryError, RetryExt, Sleeper};
+pub use decision::{Decision, GiveUp};
+#[cfg(any(feature = "async", feature = "std"))]
+pub use driver::{Clock, RetryError, Sleeper};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
 #[cfg(feature = "std")]
 pub use idempotency::SyncIdempotencyTable;
@@ -124,9 +129,6 @@ pub use idempotency::{
 };
 pub use metrics::{GiveUpCounts, Metrics, MetricsSnapshot};
 pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};
-pub use retry::{Decision, GiveUp, Retry, RetryState};
+pub use random::Random;
+pub use retry::Retry;
 pub use time::Instant;
-
-/// The random generator a [`Retry`] draws its jitter from (re-exported so a
-/// caller need not depend on `fastrand` itself).
-pub use fastrand::Rng;

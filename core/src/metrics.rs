@@ -4,7 +4,7 @@ use core::fmt;
 
 use portable_atomic::{AtomicU64, Ordering};
 
-use crate::retry::GiveUp;
+use crate::decision::GiveUp;
 
 /// Atomic counters of attempts, retries, give-ups by reason, and breaker
 /// transitions.
@@ -26,7 +26,8 @@ use crate::retry::GiveUp;
 /// let _ = call.on_failure(&Failure::transient(), Instant::ZERO, &NoBudget);
 /// let _ = call.on_failure(&Failure::transient(), Instant::ZERO, &NoBudget);
 /// let m = METRICS.snapshot();
-/// assert_eq!((m.attempts, m.retries, m.give_ups.attempts_exhausted), (2, 1, 1));
+/// assert_eq!((m.attempts(), m.retries()), (2, 1));
+/// assert_eq!(m.give_ups().get(stormguard::GiveUp::AttemptsExhausted), 1);
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
 #[derive(Default)]
@@ -43,52 +44,113 @@ pub struct Metrics {
 
 /// A copy of the counters at one moment.
 ///
+/// Read through accessors, so a counter added in a later version does not
+/// break code that builds or matches on a snapshot.
+///
 /// ```
 /// let snapshot = stormguard::Metrics::new().snapshot();
 /// assert_eq!(snapshot, stormguard::MetricsSnapshot::default());
+/// assert_eq!(snapshot.attempts(), 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MetricsSnapshot {
-    /// Attempts reported (failures and successes).
-    pub attempts: u64,
-    /// Decisions to retry.
-    pub retries: u64,
-    /// Calls that succeeded.
-    pub successes: u64,
-    /// Calls that gave up, by reason.
-    pub give_ups: GiveUpCounts,
-    /// Breaker transitions to open (from closed or half-open).
-    pub breaker_opened: u64,
-    /// Breaker transitions to half-open.
-    pub breaker_half_opened: u64,
-    /// Breaker transitions to closed.
-    pub breaker_closed: u64,
-    /// Calls the breaker refused without letting them through.
-    pub breaker_rejected: u64,
+    attempts: u64,
+    retries: u64,
+    successes: u64,
+    give_ups: GiveUpCounts,
+    breaker_opened: u64,
+    breaker_half_opened: u64,
+    breaker_closed: u64,
+    breaker_rejected: u64,
 }
 
-/// Give-ups by reason; `budget_exhausted` is the count of budget refusals.
+impl MetricsSnapshot {
+    /// Attempts whose outcome was reported (failures and successes); an
+    /// attempt cancelled before it ended is not counted.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().attempts(), 0);
+    /// ```
+    pub const fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// Decisions to retry.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().retries(), 0);
+    /// ```
+    pub const fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// Calls that succeeded.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().successes(), 0);
+    /// ```
+    pub const fn successes(&self) -> u64 {
+        self.successes
+    }
+
+    /// Calls that gave up, by reason.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().give_ups().total(), 0);
+    /// ```
+    pub const fn give_ups(&self) -> GiveUpCounts {
+        self.give_ups
+    }
+
+    /// Breaker transitions to open (from closed or half-open).
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().breaker_opened(), 0);
+    /// ```
+    pub const fn breaker_opened(&self) -> u64 {
+        self.breaker_opened
+    }
+
+    /// Breaker transitions to half-open.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().breaker_half_opened(), 0);
+    /// ```
+    pub const fn breaker_half_opened(&self) -> u64 {
+        self.breaker_half_opened
+    }
+
+    /// Breaker transitions to closed.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().breaker_closed(), 0);
+    /// ```
+    pub const fn breaker_closed(&self) -> u64 {
+        self.breaker_closed
+    }
+
+    /// Calls the breaker refused without letting them through.
+    ///
+    /// ```
+    /// assert_eq!(stormguard::Metrics::new().snapshot().breaker_rejected(), 0);
+    /// ```
+    pub const fn breaker_rejected(&self) -> u64 {
+        self.breaker_rejected
+    }
+}
+
+/// Give-ups by reason (the budget's refusals are
+/// [`GiveUp::BudgetExhausted`]).
 ///
 /// ```
-/// let counts = stormguard::GiveUpCounts::default();
+/// use stormguard::{GiveUp, GiveUpCounts};
+/// let counts = GiveUpCounts::default();
 /// assert_eq!(counts.total(), 0);
+/// assert_eq!(counts.get(GiveUp::CircuitOpen), 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct GiveUpCounts {
-    /// [`GiveUp::NotRetryable`].
-    pub not_retryable: u64,
-    /// [`GiveUp::AttemptsExhausted`].
-    pub attempts_exhausted: u64,
-    /// [`GiveUp::BudgetExhausted`]: the budget refused a retry.
-    pub budget_exhausted: u64,
-    /// [`GiveUp::DeadlineExceeded`].
-    pub deadline_exceeded: u64,
-    /// [`GiveUp::UnsafeToReplay`].
-    pub unsafe_to_replay: u64,
-    /// [`GiveUp::ServerSaidStop`].
-    pub server_said_stop: u64,
-    /// [`GiveUp::CircuitOpen`].
-    pub circuit_open: u64,
+    by_reason: [u64; GiveUp::ALL.len()],
 }
 
 impl GiveUpCounts {
@@ -99,30 +161,37 @@ impl GiveUpCounts {
     /// assert_eq!(GiveUpCounts::default().get(GiveUp::CircuitOpen), 0);
     /// ```
     pub const fn get(&self, reason: GiveUp) -> u64 {
-        match reason {
-            GiveUp::NotRetryable => self.not_retryable,
-            GiveUp::AttemptsExhausted => self.attempts_exhausted,
-            GiveUp::BudgetExhausted => self.budget_exhausted,
-            GiveUp::DeadlineExceeded => self.deadline_exceeded,
-            GiveUp::UnsafeToReplay => self.unsafe_to_replay,
-            GiveUp::ServerSaidStop => self.server_said_stop,
-            GiveUp::CircuitOpen => self.circuit_open,
+        let i = reason.index();
+        if i < self.by_reason.len() {
+            self.by_reason[i]
+        } else {
+            0
         }
     }
 
     /// Every give-up, whatever the reason.
     ///
     /// ```
-    /// assert_eq!(stormguard::GiveUpCounts { circuit_open: 2, ..Default::default() }.total(), 2);
+    /// assert_eq!(stormguard::GiveUpCounts::default().total(), 0);
     /// ```
     pub const fn total(&self) -> u64 {
-        self.not_retryable
-            + self.attempts_exhausted
-            + self.budget_exhausted
-            + self.deadline_exceeded
-            + self.unsafe_to_replay
-            + self.server_said_stop
-            + self.circuit_open
+        let mut sum = 0u64;
+        let mut i = 0;
+        while i < self.by_reason.len() {
+            sum = sum.saturating_add(self.by_reason[i]);
+            i += 1;
+        }
+        sum
+    }
+
+    /// Each reason with its count, in [`GiveUp::ALL`] order.
+    ///
+    /// ```
+    /// let counts = stormguard::GiveUpCounts::default();
+    /// assert_eq!(counts.iter().count(), stormguard::GiveUp::ALL.len());
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (GiveUp, u64)> + '_ {
+        GiveUp::ALL.iter().map(|&reason| (reason, self.get(reason)))
     }
 }
 
@@ -131,7 +200,7 @@ impl Metrics {
     ///
     /// ```
     /// static M: stormguard::Metrics = stormguard::Metrics::new();
-    /// assert_eq!(M.snapshot().attempts, 0);
+    /// assert_eq!(M.snapshot().attempts(), 0);
     /// ```
     pub const fn new() -> Self {
         Metrics {
@@ -150,23 +219,16 @@ impl Metrics {
     /// snapshot while calls run).
     ///
     /// ```
-    /// assert_eq!(stormguard::Metrics::new().snapshot().give_ups.total(), 0);
+    /// assert_eq!(stormguard::Metrics::new().snapshot().give_ups().total(), 0);
     /// ```
     pub fn snapshot(&self) -> MetricsSnapshot {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let reason = |r: GiveUp| self.give_ups.get(r.index()).map_or(0, read);
         MetricsSnapshot {
             attempts: read(&self.attempts),
             retries: read(&self.retries),
             successes: read(&self.successes),
             give_ups: GiveUpCounts {
-                not_retryable: reason(GiveUp::NotRetryable),
-                attempts_exhausted: reason(GiveUp::AttemptsExhausted),
-                budget_exhausted: reason(GiveUp::BudgetExhausted),
-                deadline_exceeded: reason(GiveUp::DeadlineExceeded),
-                unsafe_to_replay: reason(GiveUp::UnsafeToReplay),
-                server_said_stop: reason(GiveUp::ServerSaidStop),
-                circuit_open: reason(GiveUp::CircuitOpen),
+                by_reason: core::array::from_fn(|i| self.give_ups.get(i).map_or(0, read)),
             },
             breaker_opened: read(&self.breaker_opened),
             breaker_half_opened: read(&self.breaker_half_opened),

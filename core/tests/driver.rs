@@ -73,7 +73,11 @@ trait OnWorld: Sized {
     fn on(self, world: &World) -> Self::On;
 }
 
-impl<'a, Op> OnWorld for Retrying<'a, Op, (), ()> {
+impl<'a, Op, Fut, T, E> OnWorld for Retrying<'a, Op>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     type On = Retrying<'a, Op, World, World>;
     fn on(self, world: &World) -> Self::On {
         self.sleeper(world.clone()).clock(world.clone())

@@ -8,7 +8,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use stormguard::{
     Backoff, Begin, Decision, Failure, GiveUp, Idempotency, IdempotencyKey, IdempotencyTable,
-    Instant, Jitter, KeyParseError, NoBudget, Replay, Retry, RetryPolicy, Rng,
+    Instant, Jitter, KeyParseError, NoBudget, Random, Replay, Retry, RetryPolicy,
 };
 
 proptest! {
@@ -57,7 +57,7 @@ proptest! {
     /// limit of Stripe's header), and parse back.
     #[test]
     fn generated_keys_are_uuid_v4_text(seed in any::<u64>()) {
-        let key = IdempotencyKey::from_rng(&mut Rng::with_seed(seed));
+        let key = IdempotencyKey::from_rng(&mut Random::with_seed(seed));
         let text = key.to_string();
         prop_assert!(text.len() == 36 && text.len() <= 255);
         prop_assert_eq!(key.version(), 4);
@@ -68,7 +68,7 @@ proptest! {
 
 #[test]
 fn ten_thousand_keys_from_one_generator_and_from_new_are_distinct() {
-    let mut rng = Rng::with_seed(2024);
+    let mut rng = Random::with_seed(2024);
     let seeded: HashSet<_> = (0..10_000)
         .map(|_| IdempotencyKey::from_rng(&mut rng))
         .collect();
@@ -160,7 +160,7 @@ fn charge_with_retries(
     policy: &RetryPolicy,
     amount: u64,
 ) -> (Result<u64, GiveUp>, u32) {
-    let key = IdempotencyKey::from_rng(&mut Rng::with_seed(99));
+    let key = IdempotencyKey::from_rng(&mut Random::with_seed(99));
     let mut now = Instant::ZERO;
     let mut call = Retry::with_seed(policy, now, 5);
     loop {

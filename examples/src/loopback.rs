@@ -53,7 +53,7 @@ use smol::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use smol::net::{TcpListener, TcpStream};
 use smol::{Executor, Task, Timer};
 use stormguard_smol::{
-    Backoff, CircuitBreaker, Failure, GiveUp, Jitter, Replay, RetryExt, RetryPolicy, Rng, Throttle,
+    Backoff, CircuitBreaker, Failure, GiveUp, Jitter, Replay, RetryExt, RetryPolicy, Throttle,
 };
 
 /// Attempts per call, for both strategies: the same number, so that what
@@ -364,7 +364,7 @@ pub fn run(config: &Config, strategy: Strategy) -> io::Result<Report> {
         let main = async {
             let workers: Vec<Task<()>> = (0..config.workers)
                 .map(|i| {
-                    let rng = Rng::with_seed(config.seed ^ ((u64::from(i) + 1) << 32));
+                    let rng = fastrand::Rng::with_seed(config.seed ^ ((u64::from(i) + 1) << 32));
                     ex.spawn(worker(&server, queue_out.clone(), rng))
                 })
                 .collect();
@@ -455,7 +455,7 @@ fn schedule(config: &Config) -> Vec<Duration> {
     let rate = config.load * config.capacity_per_second();
     let interval = f64::from(config.clients) / rate;
     let length = config.length.as_secs_f64();
-    let mut rng = Rng::with_seed(config.seed);
+    let mut rng = fastrand::Rng::with_seed(config.seed);
     let mut starts = Vec::new();
     for _ in 0..config.clients {
         let mut at = rng.f64() * interval;
@@ -542,7 +542,7 @@ async fn front_door<'s>(server: &Server<'_>, mut socket: Socket<'s>, queue: Send
 /// the service time on it, answers `ok`. In the brownout the service is
 /// slower and some requests are dropped. It never asks whether the client
 /// is still waiting — the answer to an abandoned request goes nowhere.
-async fn worker(server: &Server<'_>, queue: Receiver<Socket<'_>>, mut rng: Rng) {
+async fn worker(server: &Server<'_>, queue: Receiver<Socket<'_>>, mut rng: fastrand::Rng) {
     let config = server.config;
     while let Ok(mut socket) = queue.recv().await {
         if server.closing.load(Ordering::SeqCst) {

@@ -75,7 +75,7 @@ fn the_core_future_allocates_nothing_however_many_attempts() {
                 ready(if calls < 50 { Err(503u16) } else { Ok(calls) })
             })
             .retry(&policy)
-            .sleeper(&clock)
+            .sleeper(|d| clock.sleep(d))
             .clock(&clock)
             .budget(&throttle)
             .breaker(&breaker)
@@ -99,7 +99,7 @@ fn giving_up_allocates_nothing_either() {
         let err = poll_to_end(
             (|| ready(Err::<(), _>("down")))
                 .retry(&policy)
-                .sleeper(&clock)
+                .sleeper(|d| clock.sleep(d))
                 .clock(&clock)
                 .budget(&budget),
         )

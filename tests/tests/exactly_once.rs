@@ -15,8 +15,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
 use stormguard::{
-    Backoff, Begin, Decision, Failure, Idempotency, IdempotencyKey, Instant, NoBudget, Replay,
-    Retry, RetryPolicy, Rng, SyncIdempotencyTable,
+    Backoff, Begin, Decision, Failure, Idempotency, IdempotencyKey, Instant, NoBudget, Random,
+    Replay, Retry, RetryPolicy, SyncIdempotencyTable,
 };
 
 const THREADS: usize = 8;
@@ -80,7 +80,7 @@ impl Bank {
         account: usize,
         amount: i64,
         key: IdempotencyKey,
-        rng: &mut Rng,
+        rng: &mut fastrand::Rng,
     ) -> Result<Receipt, Failure> {
         self.stats.attempts.fetch_add(1, Relaxed);
         // The payload's fingerprint: its fields, packed exactly.
@@ -131,7 +131,7 @@ fn client_charge(
     bank: &Bank,
     policy: &RetryPolicy,
     request: Request,
-    rng: &mut Rng,
+    rng: &mut fastrand::Rng,
 ) -> Result<Receipt, String> {
     let mut call = Retry::with_seed(policy, bank.now(), rng.u64(..));
     loop {
@@ -155,10 +155,11 @@ fn client_charge(
 #[test]
 fn every_key_is_charged_exactly_once_and_every_client_gets_its_receipt() {
     let started = std::time::Instant::now();
-    let mut rng = Rng::with_seed(0x5eed);
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let mut keys = Random::with_seed(0x5eed);
     let requests: Vec<Request> = (0..ROUNDS * KEYS_PER_ROUND)
         .map(|i| Request {
-            key: IdempotencyKey::from_rng(&mut rng),
+            key: IdempotencyKey::from_rng(&mut keys),
             account: i % ACCOUNTS,
             amount: rng.i64(1..1_000),
         })
@@ -192,7 +193,7 @@ fn every_key_is_charged_exactly_once_and_every_client_gets_its_receipt() {
                 let (bank, policy, requests, barrier, failed) =
                     (&bank, &policy, &requests, &barrier, &failed);
                 s.spawn(move || {
-                    let mut rng = Rng::with_seed(client);
+                    let mut rng = fastrand::Rng::with_seed(client);
                     let mut receipts = Vec::with_capacity(requests.len());
                     let mut failure = None;
                     for round in requests.chunks(KEYS_PER_ROUND) {

@@ -59,7 +59,6 @@ from ._core import (
 )
 from ._core import Call as _Call
 from ._core import Policy as _Policy
-from ._core import now_ns as _now_ns
 from ._core import skip as _skip
 
 if TYPE_CHECKING:
@@ -351,8 +350,11 @@ def _next_wait(
     return decision
 
 
-def _check_breaker(call: _Call, exc: BaseException) -> None:
-    reason = call.before_attempt()
+def _begin(call: _Call, exc: BaseException) -> None:
+    """Begins the next attempt, or raises `exc` with a note when the call
+    gives up before it (the breaker refused, or the wait overshot the
+    deadline)."""
+    reason = call.begin()
     if reason is not None:
         _give_up(exc, call.attempts, reason)
 
@@ -400,13 +402,14 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
     # block: a second function for the retries costs a microsecond a call,
     # and the exception a call gives up with is the one being handled, so it
     # is never chained to an earlier attempt's ("During handling of…").
+    # Every rule about the attempt (the breaker's permit, the budget, the
+    # decision) is the core's `Call`; this loop only runs and sleeps.
     policy, classify = s.policy, s.classify
-    has_breaker, has_deadline = policy.has_breaker, policy.has_deadline
     start, first_try_success = policy.start, policy.first_try_success
-    acquire, first_try_success_with = policy.acquire, policy.first_try_success_with
 
-    if not has_breaker and not has_deadline:
-        # The hot path: on success, one call and one Rust call, nothing else.
+    if not policy.needs_start:
+        # The hot path: on success, one call and one Rust call, nothing else;
+        # the core's `Call` is made only when an attempt fails.
         def plain(*args: Any, **kwargs: Any) -> T:
             call = None
             while True:
@@ -419,6 +422,7 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                     if call is None:
                         call = start()
                     _sleep(_next_wait(s, call, exc, verdict))
+                    _begin(call, exc)
                     continue
                 if call is None:
                     first_try_success()
@@ -429,27 +433,19 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
         return plain
 
     def guarded(*args: Any, **kwargs: Any) -> T:
-        started = _now_ns() if has_deadline else None
-        permit = acquire()  # raises CircuitOpenError when refused; 0 without a breaker
-        call = None
+        call = start()  # the first attempt's permit; CircuitOpenError when refused
         while True:
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 verdict = classify(exc)
-                if call is None:
-                    call = start(started, permit)
                 if verdict is None:
                     call.abandon()
                     raise
                 _sleep(_next_wait(s, call, exc, verdict))
-                if has_breaker:
-                    _check_breaker(call, exc)
+                _begin(call, exc)
                 continue
-            if call is None:
-                first_try_success_with(permit)
-            else:
-                call.on_success()
+            call.on_success()
             return result
 
     return guarded
@@ -461,26 +457,19 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         # As `guarded` above: one loop, each failure handled in its own
         # `except` block.
-        started = _now_ns() if policy.has_deadline else None
-        permit = policy.acquire()  # raises CircuitOpenError when refused
-        call = None
+        call = policy.start()  # raises CircuitOpenError when refused
         while True:
             try:
                 result = await fn(*args, **kwargs)
             except Exception as exc:
                 verdict = classify(exc)
-                if call is None:
-                    call = policy.start(started, permit)
                 if verdict is None:
                     call.abandon()
                     raise
                 await _async_sleep(_next_wait(s, call, exc, verdict))
-                _check_breaker(call, exc)
+                _begin(call, exc)
                 continue
-            if call is None:
-                policy.first_try_success_with(permit)
-            else:
-                call.on_success()
+            call.on_success()
             return result
 
     return wrapper
@@ -545,8 +534,7 @@ class retrying:
         )
 
     def _start(self) -> _Call:
-        policy = self._settings.policy
-        return policy.start(_now_ns() if policy.has_deadline else None)
+        return self._settings.policy.start()
 
     def __iter__(self) -> Iterator[Attempt]:
         s = self._settings
@@ -561,7 +549,7 @@ class retrying:
                 call.on_success()
                 return
             _sleep(_next_wait(s, call, exc, verdict))
-            _check_breaker(call, exc)
+            _begin(call, exc)
 
     async def __aiter__(self) -> AsyncIterator[Attempt]:
         s = self._settings
@@ -576,4 +564,4 @@ class retrying:
                 call.on_success()
                 return
             await _async_sleep(_next_wait(s, call, exc, verdict))
-            _check_breaker(call, exc)
+            _begin(call, exc)

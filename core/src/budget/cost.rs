@@ -173,6 +173,11 @@ impl Budget for CostBucket {
             None => self.add(self.success_reward as u32),
         }
     }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(all(test, not(loom)))]

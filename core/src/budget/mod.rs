@@ -5,7 +5,7 @@
 //! load multiplies. A budget is shared by all calls (`&self`) and refuses
 //! retries once they become too large a share of the traffic.
 //!
-//! [`Retry`](crate::Retry) talks to a budget through the [`Budget`] trait, at
+//! [`Retry`](crate::Retry) (and so [`Call`](crate::Call)) talks to a budget through the [`Budget`] trait, at
 //! four moments of a logical call:
 //!
 //! 1. its first outcome is reported → [`Budget::on_request`] (ratio budgets
@@ -133,6 +133,22 @@ pub trait Budget {
     fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
         let _ = (last_retry, now);
     }
+
+    /// Whether the budget uses the `now` it is given. A driver may skip
+    /// reading a clock for a budget that does not (see
+    /// [`Call::needs_clock`](crate::Call::needs_clock)). `true` unless a
+    /// budget says otherwise, which is always safe.
+    ///
+    /// ```
+    /// use stormguard::{Budget, NoBudget, RetryBudget, Throttle};
+    /// assert!(RetryBudget::default().needs_time());
+    /// assert!(!Throttle::new(10, 0.1)?.needs_time());
+    /// assert!(!NoBudget.needs_time());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    fn needs_time(&self) -> bool {
+        true
+    }
 }
 
 /// A budget that allows every retry: per-call limits only.
@@ -151,6 +167,11 @@ impl Budget for NoBudget {
     #[inline]
     fn try_retry(&self, _: &Failure, _: Instant) -> Option<Withdrawal> {
         Some(Withdrawal::FREE)
+    }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        false
     }
 }
 
@@ -190,6 +211,11 @@ impl<B: Budget> Budget for Option<B> {
             b.on_success(last_retry, now)
         }
     }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        self.as_ref().is_some_and(B::needs_time)
+    }
 }
 
 impl<B: Budget + ?Sized> Budget for &B {
@@ -212,4 +238,50 @@ impl<B: Budget + ?Sized> Budget for &B {
     fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
         (**self).on_success(last_retry, now)
     }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        (**self).needs_time()
+    }
 }
+
+/// A budget shared through a smart pointer (`Arc<Throttle>`,
+/// `Rc<dyn Budget>`, `Box<dyn Budget>`) is a budget.
+#[cfg(feature = "std")]
+macro_rules! forward_budget {
+    ($($pointer:ident)::+) => {
+        impl<B: Budget + ?Sized> Budget for $($pointer)::+<B> {
+            #[inline]
+            fn on_request(&self, now: Instant) {
+                (**self).on_request(now)
+            }
+
+            #[inline]
+            fn on_failure(&self, failure: &Failure, now: Instant) {
+                (**self).on_failure(failure, now)
+            }
+
+            #[inline]
+            fn try_retry(&self, failure: &Failure, now: Instant) -> Option<Withdrawal> {
+                (**self).try_retry(failure, now)
+            }
+
+            #[inline]
+            fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
+                (**self).on_success(last_retry, now)
+            }
+
+            #[inline]
+            fn needs_time(&self) -> bool {
+                (**self).needs_time()
+            }
+        }
+    };
+}
+
+#[cfg(feature = "std")]
+forward_budget!(std::boxed::Box);
+#[cfg(feature = "std")]
+forward_budget!(std::rc::Rc);
+#[cfg(feature = "std")]
+forward_budget!(std::sync::Arc);

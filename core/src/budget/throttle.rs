@@ -195,6 +195,11 @@ impl Budget for Throttle {
     fn on_success(&self, _: Option<Withdrawal>, _: Instant) {
         self.record_success();
     }
+
+    #[inline]
+    fn needs_time(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use fastrand::Rng;
+use crate::random::Random;
 
 /// A random idempotency key: the identity of one logical request, sent with
 /// every attempt of it so the server can recognise a replay.
@@ -19,7 +19,7 @@ use fastrand::Rng;
 /// [`Retry`](crate::Retry) allows replaying a failure that may have run.
 ///
 /// The key has the layout of a UUID version 4 (RFC 9562 §5.4): 128 bits
-/// drawn from a [`fastrand::Rng`], of which the 6 version and variant bits
+/// drawn from a [`Random`], of which the 6 version and variant bits
 /// are then set. Its text form ([`Display`](fmt::Display),
 /// [`to_ascii`](Self::to_ascii)) is the canonical 36-character lower-case
 /// hyphenated layout, well under the 255 characters Stripe accepts in an
@@ -32,9 +32,9 @@ use fastrand::Rng;
 ///
 /// # Example
 /// ```
-/// use stormguard::{IdempotencyKey, Rng};
+/// use stormguard::{IdempotencyKey, Random};
 ///
-/// let mut rng = Rng::with_seed(7); // firmware: seed from a hardware RNG
+/// let mut rng = Random::with_seed(7); // firmware: seed from a hardware RNG
 /// let key = IdempotencyKey::from_rng(&mut rng);
 /// let header = key.to_string(); // e.g. "1c5a…-…": send as `Idempotency-Key`
 /// assert_eq!(header.len(), 36);
@@ -71,16 +71,16 @@ impl IdempotencyKey {
     /// devices will send the same keys.
     ///
     /// ```
-    /// use stormguard::{IdempotencyKey, Rng};
-    /// let mut rng = Rng::with_seed(1);
+    /// use stormguard::{IdempotencyKey, Random};
+    /// let mut rng = Random::with_seed(1);
     /// let (a, b) = (IdempotencyKey::from_rng(&mut rng), IdempotencyKey::from_rng(&mut rng));
     /// assert_ne!(a, b);
     /// // The same seed gives the same keys: reproducible tests.
-    /// assert_eq!(IdempotencyKey::from_rng(&mut Rng::with_seed(1)), a);
+    /// assert_eq!(IdempotencyKey::from_rng(&mut Random::with_seed(1)), a);
     /// ```
-    pub fn from_rng(rng: &mut Rng) -> Self {
-        let high = u128::from(rng.u64(..));
-        let low = u128::from(rng.u64(..));
+    pub fn from_rng(rng: &mut Random) -> Self {
+        let high = u128::from(rng.u64(0..=u64::MAX));
+        let low = u128::from(rng.u64(0..=u64::MAX));
         IdempotencyKey::v4((high << 64) | low)
     }
 
@@ -235,8 +235,8 @@ impl IdempotencyKey {
     /// makes; a parsed key keeps whatever it was sent with.
     ///
     /// ```
-    /// use stormguard::{IdempotencyKey, Rng};
-    /// assert_eq!(IdempotencyKey::from_rng(&mut Rng::with_seed(3)).version(), 4);
+    /// use stormguard::{IdempotencyKey, Random};
+    /// assert_eq!(IdempotencyKey::from_rng(&mut Random::with_seed(3)).version(), 4);
     /// ```
     pub const fn version(self) -> u8 {
         self.bytes[6] >> 4
@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn version_and_variant_bits_are_set() {
         for seed in 0..64 {
-            let key = IdempotencyKey::from_rng(&mut Rng::with_seed(seed));
+            let key = IdempotencyKey::from_rng(&mut Random::with_seed(seed));
             let text = key.to_ascii();
             assert_eq!(text[14], b'4', "version nibble");
             assert!(matches!(text[19], b'8' | b'9' | b'a' | b'b'), "variant");

@@ -18,7 +18,7 @@
 //! # A keyed `charge`, end to end
 //!
 //! ```
-//! use stormguard::{Begin, IdempotencyKey, IdempotencyTable, Instant, Rng};
+//! use stormguard::{Begin, IdempotencyKey, IdempotencyTable, Instant, Random};
 //!
 //! // The server: at most 16 keys remembered, for 24 hours each.
 //! let mut table: IdempotencyTable<IdempotencyKey, u64, 16> = IdempotencyTable::new();
@@ -37,7 +37,7 @@
 //! };
 //!
 //! // The client: one key per logical call, reused by every retry.
-//! let key = IdempotencyKey::from_rng(&mut Rng::with_seed(1));
+//! let key = IdempotencyKey::from_rng(&mut Random::with_seed(1));
 //! let first = charge(key, 30, Instant::ZERO); // its response is lost…
 //! let retry = charge(key, 30, Instant::from_secs(1)); // …so the client retries
 //! assert_eq!(first, retry);

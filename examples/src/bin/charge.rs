@@ -1,9 +1,9 @@
-//! Scene 07's double-billing bug, and its cure: an idempotency key on the
+//! The double-billing bug of a blindly retried `charge`, and its cure: an idempotency key on the
 //! client and the server's `IdempotencyTable`.
 //!
 //! `charge` moves money; a retry cannot tell whether the first attempt ran
 //! ("the leak: a retry can't tell if the first attempt ran"). When the
-//! bank charges and the response is lost, the seed's `callWithRetry`
+//! bank charges and the response is lost, a blind `callWithRetry`
 //! retries blindly and bills twice. stormguard's gate refuses that replay
 //! for a `NonIdempotent` method (no double bill, but no receipt either);
 //! with an `Idempotency-Key` sent on every attempt and a table on the
@@ -19,7 +19,7 @@ use core::time::Duration;
 
 use stormguard::{
     Backoff, Begin, Decision, Failure, GiveUp, Idempotency, IdempotencyKey, IdempotencyTable,
-    Instant, NoBudget, Retry, RetryPolicy, Rng,
+    Instant, NoBudget, Random, Retry, RetryPolicy,
 };
 
 /// What the network does to one attempt.
@@ -39,7 +39,7 @@ enum Network {
     /// Each attempt: `lose`% of responses lost, `fail`% of handlers failing
     /// before the charge.
     Lossy {
-        rng: Rng,
+        rng: fastrand::Rng,
         lose: u32,
         fail: u32,
     },
@@ -90,7 +90,7 @@ impl Bank {
         }
     }
 
-    /// The side effect: `balance -= amount` (Scene 07's `charge`).
+    /// The side effect: `balance -= amount` (the `charge` being retried).
     fn bill(&mut self, amount: i64) -> u32 {
         self.balance -= amount;
         self.charges += 1;
@@ -159,7 +159,7 @@ fn deliver(receipt: u32, fault: Fault, last: &mut String) -> Result<u32, Failure
     }
 }
 
-/// The seed's `callWithRetry`: retry every failure up to `max_attempts`,
+/// A blind `callWithRetry`, as retry loops are often written: retry every failure up to `max_attempts`,
 /// whatever the method.
 fn call_with_retry_blind(
     bank: &mut Bank,
@@ -247,15 +247,17 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
-    let mut rng = Rng::with_seed(seed);
-    println!("Scene 07: charge(\"alice\", amount) when responses get lost (seed {seed})\n");
+    // Keys come from stormguard's generator, amounts from the simulation's.
+    let mut keys = Random::with_seed(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    println!("charge(\"alice\", amount) when responses get lost (seed {seed})\n");
 
     // 1. One charge of 30 from a balance of 100; the bank charges, and the
     //    first response is lost.
     const LOST_ONCE: &[Fault] = &[Fault::LoseResponse];
     println!("1. One charge of 30; the bank charges, and its response is lost\n");
 
-    println!("   the seed's callWithRetry (retries every failure, 3 attempts):");
+    println!("   a blind callWithRetry (retries every failure, 3 attempts):");
     let mut bank = Bank::new(100);
     let mut net = Network::Script(LOST_ONCE);
     call_with_retry_blind(&mut bank, &mut net, 30, 3, true);
@@ -285,7 +287,7 @@ fn main() {
         outcome.err().map_or("ok", GiveUp::as_str),
     );
 
-    let key = IdempotencyKey::from_rng(&mut rng);
+    let key = IdempotencyKey::from_rng(&mut keys);
     println!(
         "   stormguard, Keyed, {}: {key} on every attempt:",
         IdempotencyKey::HEADER
@@ -321,7 +323,7 @@ fn main() {
 
     let mut blind = Bank::new(0);
     let mut net = Network::Lossy {
-        rng: Rng::with_seed(seed ^ 0xb11d),
+        rng: fastrand::Rng::with_seed(seed ^ 0xb11d),
         lose,
         fail,
     };
@@ -332,7 +334,7 @@ fn main() {
 
     let mut keyed = Bank::new(0);
     let mut net = Network::Lossy {
-        rng: Rng::with_seed(seed ^ 0xb11d),
+        rng: fastrand::Rng::with_seed(seed ^ 0xb11d),
         lose,
         fail,
     };
@@ -342,7 +344,7 @@ fn main() {
         .iter()
         .enumerate()
         .filter(|&(i, &amount)| {
-            let key = IdempotencyKey::from_rng(&mut rng);
+            let key = IdempotencyKey::from_rng(&mut keys);
             let call_seed = seed.wrapping_add(i as u64);
             call_with_stormguard(
                 &mut keyed,

@@ -5,7 +5,7 @@
 //! concurrency: read the row's version, then write "if the version is still
 //! this one". Every message takes a network delay drawn from
 //! `|N(10 ms, 2 ms)|`. A write whose version is stale fails, and the
-//! client's `RetryState` decides how long to back off (base 5 ms, cap
+//! client's `Retry` decides how long to back off (base 5 ms, cap
 //! 2000 ms) before it reads again. Counted: the writes sent (the article's
 //! "calls") and the time until the last client succeeded.
 
@@ -16,7 +16,7 @@ use core::time::Duration;
 
 use stormguard::{
     Backoff, ConfigError, Decision, Failure, FailureClass, Instant, Jitter, NoBudget, Replay,
-    RetryPolicy, RetryState, Rng,
+    Retry, RetryPolicy,
 };
 
 use super::stream_seed;
@@ -103,7 +103,7 @@ pub fn contention(
 
 /// One run: (writes sent, nanoseconds until the last success).
 fn one_run(policy: &RetryPolicy, clients: u32, seed: u64) -> (u64, u64) {
-    let mut net = Rng::with_seed(stream_seed(seed, 1));
+    let mut net = fastrand::Rng::with_seed(stream_seed(seed, 1));
     let jitter_seed = stream_seed(seed, 2);
     let mut delay = move || -> u64 {
         // Box–Muller; |x| as the article's model takes it.
@@ -112,9 +112,9 @@ fn one_run(policy: &RetryPolicy, clients: u32, seed: u64) -> (u64, u64) {
         let z = (-2.0 * u1.ln()).sqrt() * (core::f64::consts::TAU * u2).cos();
         ((NET_MEAN_MS + NET_SD_MS * z).abs() * 1e6) as u64
     };
-    let mut states: Vec<RetryState> = (0..clients)
+    let mut states: Vec<Retry<&RetryPolicy>> = (0..clients)
         .map(|c| {
-            RetryState::with_seed(
+            Retry::with_seed(
                 policy,
                 Instant::ZERO,
                 stream_seed(jitter_seed, u64::from(c)),
@@ -163,11 +163,11 @@ fn one_run(policy: &RetryPolicy, clients: u32, seed: u64) -> (u64, u64) {
                 };
                 let at = Instant::from_nanos(now);
                 if ok {
-                    state.on_success(policy, at, &NoBudget);
+                    state.on_success(at, &NoBudget);
                     last = last.max(now);
                     continue;
                 }
-                if let Decision::Retry { after } = state.on_failure(policy, &stale, at, &NoBudget) {
+                if let Decision::Retry { after } = state.on_failure(&stale, at, &NoBudget) {
                     let after = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
                     let at = now.saturating_add(after).saturating_add(delay());
                     push(&mut events, at, Event::Read { client });

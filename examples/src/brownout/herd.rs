@@ -4,7 +4,7 @@
 use core::time::Duration;
 
 use stormguard::{
-    Backoff, ConfigError, Decision, Failure, Instant, Jitter, NoBudget, RetryPolicy, RetryState,
+    Backoff, ConfigError, Decision, Failure, Instant, Jitter, NoBudget, Retry, RetryPolicy,
 };
 
 use super::stream_seed;
@@ -44,7 +44,7 @@ pub struct HerdResult {
 /// `clients` clients whose calls all fail at instant zero against a
 /// dependency that stays down; each makes the snippet's 5 attempts
 /// (exponential backoff from 100 ms, factor 2) with `jitter`, every
-/// decision made by its own seeded `RetryState`. Counts the retries
+/// decision made by its own seeded `Retry`. Counts the retries
 /// arriving in each 10 ms bin.
 ///
 /// # Errors
@@ -66,10 +66,9 @@ pub fn herd(clients: u32, jitter: Jitter, seed: u64) -> Result<HerdResult, Confi
     let jitter_seed = stream_seed(seed, 7);
     for client in 0..clients {
         let mut now = Instant::ZERO;
-        let mut state =
-            RetryState::with_seed(&policy, now, stream_seed(jitter_seed, u64::from(client)));
+        let mut state = Retry::with_seed(&policy, now, stream_seed(jitter_seed, u64::from(client)));
         while let Decision::Retry { after } =
-            state.on_failure(&policy, &Failure::transient(), now, &NoBudget)
+            state.on_failure(&Failure::transient(), now, &NoBudget)
         {
             now += after;
             let at = now.as_nanos();

@@ -4,7 +4,7 @@
 //!
 //! Nothing in here knows about storms. The storm comes out of four plain
 //! rules: a busy backend queues requests in order; a client stops waiting
-//! for an attempt after its timeout (and asks its `RetryState` what to do);
+//! for an attempt after its timeout (and asks its `Call` what to do);
 //! the backend still serves a request whose caller has given up (it cannot
 //! know); and a new logical call starts on schedule however the earlier
 //! ones fared. Once the queue is longer than a timeout's worth of work,
@@ -14,9 +14,11 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use std::rc::Rc;
+
 use stormguard::{
-    Budget, CircuitBreaker, ConfigError, Decision, Failure, FailureClass, Instant, PermitToken,
-    Replay, RetryPolicy, RetryState, Rng,
+    Budget, Call, CircuitBreaker, ConfigError, Decision, Failure, FailureClass, Instant, Replay,
+    RetryPolicy,
 };
 
 use super::config::{Config, InvalidConfig};
@@ -119,20 +121,21 @@ enum Event {
     Resend { call: u32 },
 }
 
+/// A client's budget and breaker, shared by its calls.
 struct Client {
-    budget: Box<dyn Budget + Send>,
-    breaker: Option<CircuitBreaker>,
+    budget: Rc<dyn Budget + Send>,
+    breaker: Option<Rc<CircuitBreaker>>,
 }
 
-struct Call {
-    client: u32,
+/// One logical call: its place in the world, and its lifecycle (the
+/// breaker's permit, the budget, the decisions) in stormguard's `Call`.
+struct SimCall {
     start_bucket: usize,
     /// Attempts sent so far; the current one's number.
     attempt: u32,
     /// Whether the client is waiting for the current attempt's answer.
     waiting: bool,
-    permit: Option<PermitToken>,
-    state: RetryState,
+    lifecycle: Call<RetryPolicy, Rc<dyn Budget + Send>, Rc<CircuitBreaker>>,
 }
 
 /// What the backend did with an arriving request.
@@ -147,13 +150,13 @@ struct Sim<'c> {
     config: &'c Config,
     policy: RetryPolicy,
     clients: Vec<Client>,
-    calls: Vec<Call>,
+    calls: Vec<SimCall>,
     events: BinaryHeap<Reverse<(u64, u64, Event)>>,
     next_seq: u64,
     /// Each call's jitter seed is derived from this and the call's number.
     jitter_seed: u64,
-    arrivals: Rng,
-    backend: Rng,
+    arrivals: fastrand::Rng,
+    backend: fastrand::Rng,
     busy: u32,
     queue: VecDeque<(u32, u32)>,
     // Times in nanoseconds.
@@ -195,8 +198,8 @@ pub fn simulate(
     let mut clients = Vec::new();
     for _ in 0..config.clients {
         clients.push(Client {
-            budget: scenario.budget()?,
-            breaker: scenario.breaker()?,
+            budget: Rc::<dyn Budget + Send>::from(scenario.budget()?),
+            breaker: scenario.breaker()?.map(Rc::new),
         });
     }
     let nanos = |d: core::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -211,8 +214,8 @@ pub fn simulate(
         events: BinaryHeap::new(),
         next_seq: 0,
         jitter_seed: stream_seed(seed, JITTER),
-        arrivals: Rng::with_seed(stream_seed(seed, ARRIVALS)),
-        backend: Rng::with_seed(stream_seed(seed, BACKEND)),
+        arrivals: fastrand::Rng::with_seed(stream_seed(seed, ARRIVALS)),
+        backend: fastrand::Rng::with_seed(stream_seed(seed, BACKEND)),
         busy: 0,
         queue: VecDeque::new(),
         brownout: (nanos(config.brownout_start), nanos(config.brownout_end)),
@@ -284,44 +287,30 @@ impl Sim<'_> {
         if let Some(n) = self.started.get_mut(start_bucket) {
             *n += 1;
         }
-        let state = RetryState::with_seed(
-            &self.policy,
-            Instant::from_nanos(now),
-            stream_seed(self.jitter_seed, u64::from(id)),
-        );
-        self.calls.push(Call {
-            client,
+        let client = &self.clients[client as usize];
+        let lifecycle = Call::with_seed(self.policy, stream_seed(self.jitter_seed, u64::from(id)))
+            .budget(Rc::clone(&client.budget))
+            .breaker(client.breaker.clone());
+        self.calls.push(SimCall {
             start_bucket,
             attempt: 0,
             waiting: false,
-            permit: None,
-            state,
+            lifecycle,
         });
         self.send(id, now);
     }
 
-    /// Sends the next attempt of `call`, through its client's breaker.
+    /// Sends the next attempt of `call` — unless its lifecycle refuses (an
+    /// open breaker): then the call fails fast, unsent.
     fn send(&mut self, call: u32, now: u64) {
-        let Some(c) = self.calls.get(call as usize) else {
+        let Some(c) = self.calls.get_mut(call as usize) else {
             return;
         };
-        let client = &self.clients[c.client as usize];
-        let permit = match &client.breaker {
-            None => None,
-            Some(breaker) => match breaker.try_acquire(Instant::from_nanos(now)) {
-                Ok(permit) => Some(permit.detach()),
-                Err(_open) => {
-                    let c = &mut self.calls[call as usize];
-                    // The breaker refused: the call fails fast, unsent.
-                    let _ = c.state.on_circuit_open(&self.policy);
-                    return;
-                }
-            },
-        };
-        let c = &mut self.calls[call as usize];
+        if c.lifecycle.start_attempt(Instant::from_nanos(now)).is_err() {
+            return;
+        }
         c.attempt += 1;
         c.waiting = true;
-        c.permit = permit;
         let attempt = c.attempt;
         self.attempts += 1;
         if let Some(b) = self.bucket_of(now) {
@@ -394,13 +383,8 @@ impl Sim<'_> {
 
     fn succeeded(&mut self, call: u32, now: u64) {
         let c = &mut self.calls[call as usize];
-        let client = &self.clients[c.client as usize];
-        let at = Instant::from_nanos(now);
         c.waiting = false;
-        c.state.on_success(&self.policy, at, &*client.budget);
-        if let (Some(breaker), Some(token)) = (&client.breaker, c.permit.take()) {
-            breaker.record_success(token, at);
-        }
+        c.lifecycle.succeed(Instant::from_nanos(now));
         if let Some(n) = self.succeeded.get_mut(c.start_bucket) {
             *n += 1;
         }
@@ -408,16 +392,8 @@ impl Sim<'_> {
 
     fn failed(&mut self, call: u32, failure: &Failure, now: u64) {
         let c = &mut self.calls[call as usize];
-        let client = &self.clients[c.client as usize];
-        let at = Instant::from_nanos(now);
         c.waiting = false;
-        if let (Some(breaker), Some(token)) = (&client.breaker, c.permit.take()) {
-            breaker.record_failure(token, at);
-        }
-        match c
-            .state
-            .on_failure(&self.policy, failure, at, &*client.budget)
-        {
+        match c.lifecycle.fail(failure, Instant::from_nanos(now)) {
             Decision::Retry { after } => {
                 let after = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
                 self.schedule(now.saturating_add(after), Event::Resend { call });

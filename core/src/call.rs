@@ -1,0 +1,749 @@
+//! One logical call's lifecycle: the breaker's permit for each attempt, what
+//! the breaker and the budget are told, every metric, and the decision.
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::time::Duration;
+
+use crate::breaker::{CircuitBreaker, Open, PermitToken};
+use crate::budget::{Budget, NoBudget};
+use crate::decision::{Decision, GiveUp};
+use crate::failure::Failure;
+use crate::idempotency::Idempotency;
+use crate::policy::RetryPolicy;
+use crate::random::Random;
+use crate::retry::Retry;
+use crate::time::Instant;
+
+/// What [`Call::breaker`] takes: `&CircuitBreaker`, or an `Option` of
+/// anything that lends one (`&CircuitBreaker`, an owned breaker, an
+/// `Arc<CircuitBreaker>`…), so a breaker chosen at run time needs no second
+/// code path.
+///
+/// ```
+/// use stormguard::{CircuitBreaker, IntoBreaker};
+/// let breaker = CircuitBreaker::default();
+/// assert!((&breaker).into_breaker().is_some());
+/// assert!(None::<&CircuitBreaker>.into_breaker().is_none());
+/// ```
+pub trait IntoBreaker {
+    /// How the call holds the breaker.
+    type Breaker: Borrow<CircuitBreaker>;
+
+    /// The breaker, if any.
+    fn into_breaker(self) -> Option<Self::Breaker>;
+}
+
+impl<'a> IntoBreaker for &'a CircuitBreaker {
+    type Breaker = &'a CircuitBreaker;
+
+    fn into_breaker(self) -> Option<&'a CircuitBreaker> {
+        Some(self)
+    }
+}
+
+impl<K: Borrow<CircuitBreaker>> IntoBreaker for Option<K> {
+    type Breaker = K;
+
+    fn into_breaker(self) -> Option<K> {
+        self
+    }
+}
+
+/// One logical call, attempt by attempt: the sans-IO object every driver
+/// (the async future, the blocking loop, the Python wrappers, a simulator)
+/// is a thin loop over.
+///
+/// A [`Retry`] decides what to do after a failure. A `Call` owns everything
+/// around one attempt as well: it asks the [`CircuitBreaker`] for a permit
+/// before the attempt, holds it while the attempt runs, tells the breaker
+/// and the [`Budget`] how the attempt went, counts every metric, and hands
+/// back the [`Decision`]. So the rules below exist once, here, and no driver
+/// keeps a copy of them.
+///
+/// # The rules
+///
+/// | what happens | the breaker is told | the budget | the policy's metrics | the answer |
+/// |---|---|---|---|---|
+/// | an attempt begins after the deadline passed (a sleep overshot it) | nothing (no permit is taken) | nothing | a give-up, `DeadlineExceeded` | `Err(GiveUp(DeadlineExceeded))` |
+/// | an attempt begins and the breaker refuses | nothing more (it counts its own refusal) | nothing | a give-up, `CircuitOpen` | `Err(GiveUp(CircuitOpen))`; [`refusal`](Call::refusal) says when to come back |
+/// | an attempt begins | a permit is taken and held | nothing | nothing yet | `Ok(Attempt)` |
+/// | the attempt succeeds | success | a deposit (first attempt), then a refund or a reward | an attempt, a success | the call is over |
+/// | the attempt fails with a retryable class, and replaying it is safe | failure | as the gates in [`Retry::on_failure`] say | an attempt, and a retry or a give-up by reason | the [`Decision`] |
+/// | the attempt fails with a permanent class (the service answered: a 404, a bad request) | nothing: the permit is released, a probe slot comes back | nothing | an attempt, a give-up `NotRetryable` | `GiveUp(NotRetryable)` |
+/// | the attempt fails, but replaying it is unsafe (it may have run and the method is not idempotent) | nothing: released | its failure is counted | an attempt, a give-up `UnsafeToReplay` | `GiveUp(UnsafeToReplay)` |
+/// | the attempt is dropped or cancelled (the caller gave up on it, the future was dropped), or the `Call` is dropped during it | nothing: released | nothing | nothing | the call may begin another attempt |
+///
+/// A permanent failure or an unsafe replay says nothing about the service's
+/// health, so it is not the breaker's business; a half-open probe that ends
+/// that way gives its slot to the next caller instead of closing or
+/// reopening the breaker. (A failure a lower layer already retried still
+/// counts against the breaker when its class is retryable: the service
+/// below is failing.)
+///
+/// After the call succeeded or gave up, it is over: beginning another
+/// attempt answers the same give-up again (`NotRetryable` after a success)
+/// and counts nothing.
+///
+/// # Time
+/// Every method takes `now`; the deadline counts from the first attempt's
+/// `now`. When [`needs_clock`](Call::needs_clock) is false (no deadline, a
+/// budget that ignores time, no breaker), only [`fail`](Call::fail) uses
+/// `now` — and only for a deadline — so a driver may skip reading a clock
+/// before an attempt and after a success.
+///
+/// # Two ways to hold an attempt
+/// [`begin_attempt`](Call::begin_attempt) returns an [`Attempt`] guard that
+/// borrows the call: report it with [`Attempt::succeed`] or
+/// [`Attempt::fail`]; dropping it cancels the attempt. A driver whose
+/// attempt outlives that borrow (a future that keeps the call across
+/// polls, a language binding) uses the same steps on the call itself:
+/// [`start_attempt`](Call::start_attempt), then [`succeed`](Call::succeed),
+/// [`fail`](Call::fail) or [`cancel_attempt`](Call::cancel_attempt).
+///
+/// ```
+/// use core::time::Duration;
+/// use stormguard::{Call, CircuitBreaker, Decision, Failure, GiveUp, Instant, RetryPolicy, Throttle};
+///
+/// let policy = RetryPolicy::builder().max_attempts(3).build()?;
+/// let throttle = Throttle::new(10, 0.1)?;
+/// let breaker = CircuitBreaker::default();
+/// let mut call = Call::with_seed(&policy, 7).budget(&throttle).breaker(&breaker);
+///
+/// let mut now = Instant::ZERO;
+/// let mut answers = [Err(503), Err(503), Ok("body")].into_iter();
+/// let body = loop {
+///     let attempt = match call.begin_attempt(now) {
+///         Ok(attempt) => attempt,
+///         Err(decision) => break Err(decision),
+///     };
+///     now += Duration::from_millis(20); // the attempt runs
+///     match answers.next().unwrap() {
+///         Ok(body) => {
+///             attempt.succeed(now);
+///             break Ok(body);
+///         }
+///         Err(_status) => match attempt.fail(&Failure::transient(), now) {
+///             Decision::Retry { after } => now += after,
+///             decision => break Err(decision),
+///         },
+///     }
+/// };
+/// assert_eq!(body, Ok("body"));
+/// assert_eq!(call.attempts(), 3);
+/// # Ok::<(), stormguard::ConfigError>(())
+/// ```
+pub struct Call<P, B = NoBudget, K: Borrow<CircuitBreaker> = &'static CircuitBreaker> {
+    retry: Retry<P>,
+    budget: B,
+    lease: Lease<K>,
+    phase: Phase,
+    refusal: Option<Open>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// No attempt yet: the deadline is not counted.
+    NotStarted,
+    /// Between attempts.
+    Between,
+    /// An attempt is running.
+    Attempting,
+    Succeeded,
+    GaveUp(GiveUp),
+}
+
+/// The breaker and the permit of the attempt in flight; giving the permit
+/// back without a verdict when dropped.
+struct Lease<K: Borrow<CircuitBreaker>> {
+    breaker: Option<K>,
+    permit: Option<PermitToken>,
+}
+
+impl<K: Borrow<CircuitBreaker>> Lease<K> {
+    /// Gives the permit back without a verdict: a probe's slot is freed.
+    fn release(&mut self) {
+        if let (Some(breaker), Some(permit)) = (&self.breaker, self.permit.take()) {
+            breaker.borrow().abandon(permit);
+        }
+    }
+
+    /// The breaker after the lease, released.
+    fn into_breaker(mut self) -> Option<K> {
+        self.release();
+        self.breaker.take()
+    }
+}
+
+impl<K: Borrow<CircuitBreaker>> Drop for Lease<K> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl<P: Borrow<RetryPolicy>> Call<P> {
+    /// A call under `policy`, with a freshly seeded jitter generator, no
+    /// budget and no breaker.
+    ///
+    /// ```
+    /// use stormguard::{Call, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let call = Call::new(&policy);
+    /// assert_eq!(call.attempts(), 0);
+    /// ```
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    pub fn new(policy: P) -> Self {
+        Call::with_rng(policy, Random::new())
+    }
+
+    /// A call whose jitter comes from `seed` (the same seed, the same
+    /// delays). Without `std` this is how a call is made: give each one a
+    /// seed unique to the device and the call (see [`Random`]).
+    ///
+    /// ```
+    /// use stormguard::{Call, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(Call::with_seed(&policy, 42).deadline(), None);
+    /// ```
+    pub fn with_seed(policy: P, seed: u64) -> Self {
+        Call::with_rng(policy, Random::with_seed(seed))
+    }
+
+    /// A call drawing its jitter from `rng`.
+    ///
+    /// ```
+    /// use stormguard::{Call, Random, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let call = Call::with_rng(&policy, Random::with_seed(1));
+    /// assert!(!call.needs_clock());
+    /// ```
+    pub fn with_rng(policy: P, rng: Random) -> Self {
+        Call {
+            retry: Retry::unstarted(policy, rng),
+            budget: NoBudget,
+            lease: Lease {
+                breaker: None,
+                permit: None,
+            },
+            phase: Phase::NotStarted,
+            refusal: None,
+        }
+    }
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
+    /// The same call sharing `budget` (usually `&` a budget every call of a
+    /// client shares; an `Option` of one is a budget too).
+    ///
+    /// ```
+    /// use stormguard::{Call, RetryBudget, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let budget = RetryBudget::default();
+    /// let call = Call::with_seed(&policy, 1).budget(&budget);
+    /// assert!(call.needs_clock()); // a ratio budget fades with time
+    /// ```
+    #[must_use]
+    pub fn budget<B2: Budget>(self, budget: B2) -> Call<P, B2, K> {
+        Call {
+            retry: self.retry,
+            budget,
+            lease: self.lease,
+            phase: self.phase,
+            refusal: self.refusal,
+        }
+    }
+
+    /// The same call asking `breaker` before every attempt (takes `&breaker`,
+    /// an owned or shared handle, or an `Option` of one, so a breaker chosen
+    /// at run time needs no second code path). A permit held by an attempt
+    /// in flight is given back first.
+    ///
+    /// ```
+    /// use stormguard::{Call, CircuitBreaker, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let breaker = CircuitBreaker::default();
+    /// let call = Call::with_seed(&policy, 1).breaker(&breaker);
+    /// let none: Option<&CircuitBreaker> = None;
+    /// let without = Call::with_seed(&policy, 1).breaker(none);
+    /// assert!(call.needs_clock() && !without.needs_clock());
+    /// ```
+    #[must_use]
+    pub fn breaker<I: IntoBreaker>(self, breaker: I) -> Call<P, B, I::Breaker> {
+        let Call {
+            retry,
+            budget,
+            lease,
+            phase,
+            refusal,
+        } = self;
+        drop(lease.into_breaker());
+        Call {
+            retry,
+            budget,
+            lease: Lease {
+                breaker: breaker.into_breaker(),
+                permit: None,
+            },
+            phase: match phase {
+                Phase::Attempting => Phase::Between,
+                other => other,
+            },
+            refusal,
+        }
+    }
+
+    /// The same call with another idempotency than the policy's (one
+    /// non-idempotent method under a policy shared by a client).
+    ///
+    /// ```
+    /// use stormguard::{Call, Decision, Failure, GiveUp, Idempotency, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut charge = Call::with_seed(&policy, 1).with_idempotency(Idempotency::NonIdempotent);
+    /// let attempt = charge.begin_attempt(Instant::ZERO).unwrap();
+    /// assert_eq!(attempt.fail(&Failure::timeout(), Instant::ZERO), Decision::GiveUp(GiveUp::UnsafeToReplay));
+    /// ```
+    #[must_use]
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.retry = self.retry.with_idempotency(idempotency);
+        self
+    }
+
+    /// The attempts whose outcome was reported (a cancelled attempt is not
+    /// one).
+    ///
+    /// ```
+    /// let policy = stormguard::RetryPolicy::default();
+    /// assert_eq!(stormguard::Call::with_seed(&policy, 1).attempts(), 0);
+    /// ```
+    pub const fn attempts(&self) -> u32 {
+        self.retry.attempts()
+    }
+
+    /// The instant by which the call must be over: `None` without a
+    /// deadline, or before the first attempt began.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// assert_eq!(call.deadline(), None);
+    /// call.start_attempt(Instant::from_secs(10)).unwrap();
+    /// assert_eq!(call.deadline(), Some(Instant::from_secs(12)));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn deadline(&self) -> Option<Instant> {
+        self.retry.deadline()
+    }
+
+    /// The time left before the deadline (zero once it passed), or `None`
+    /// without one: the bound for an attempt's timeout.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(2)).build()?;
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.start_attempt(Instant::ZERO).unwrap();
+    /// assert_eq!(call.time_left(Instant::from_millis(500)), Some(Duration::from_millis(1500)));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn time_left(&self, now: Instant) -> Option<Duration> {
+        self.retry.time_left(now)
+    }
+
+    /// The breaker's refusal that ended the call, if it ended that way: when
+    /// to try again.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Call, CircuitBreaker, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let breaker = CircuitBreaker::new(1, Duration::from_secs(5))?;
+    /// breaker.try_acquire(Instant::ZERO).unwrap().failure(Instant::ZERO); // open
+    /// let mut call = Call::with_seed(&policy, 1).breaker(&breaker);
+    /// assert!(call.begin_attempt(Instant::from_secs(1)).is_err());
+    /// assert_eq!(call.refusal().unwrap().retry_in, Duration::from_secs(4));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub const fn refusal(&self) -> Option<Open> {
+        self.refusal
+    }
+
+    /// Whether the call is over (it succeeded or gave up).
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.begin_attempt(Instant::ZERO).unwrap().succeed(Instant::ZERO);
+    /// assert!(call.is_over());
+    /// ```
+    pub const fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Succeeded | Phase::GaveUp(_))
+    }
+
+    /// Whether an attempt is running (begun, its outcome not yet reported).
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.start_attempt(Instant::ZERO).unwrap();
+    /// assert!(call.is_attempting());
+    /// call.cancel_attempt();
+    /// assert!(!call.is_attempting());
+    /// ```
+    pub const fn is_attempting(&self) -> bool {
+        matches!(self.phase, Phase::Attempting)
+    }
+
+    /// The decision state inside the call.
+    ///
+    /// ```
+    /// use stormguard::{Call, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(Call::with_seed(&policy, 1).retry().attempts(), 0);
+    /// ```
+    pub const fn retry(&self) -> &Retry<P> {
+        &self.retry
+    }
+
+    /// Gives the running attempt's permit back without a verdict: the
+    /// attempt was cancelled (a timeout the caller enforces itself that
+    /// should not count, a caller that went away). A probe's slot is freed;
+    /// no attempt is counted; the call may begin another attempt. Does
+    /// nothing when no attempt is running.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{BreakerState, Call, CircuitBreaker, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let breaker = CircuitBreaker::new(1, Duration::from_secs(1))?;
+    /// breaker.try_acquire(Instant::ZERO).unwrap().failure(Instant::ZERO); // open
+    /// let later = Instant::from_secs(1);
+    /// let mut call = Call::with_seed(&policy, 1).breaker(&breaker);
+    /// call.start_attempt(later).unwrap(); // the half-open probe
+    /// assert!(breaker.try_acquire(later).is_err()); // its slot is taken
+    /// call.cancel_attempt();
+    /// assert!(breaker.try_acquire(later).is_ok()); // and given back
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn cancel_attempt(&mut self) {
+        if self.phase == Phase::Attempting {
+            self.lease.release();
+            self.phase = Phase::Between;
+        }
+    }
+}
+
+impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K> {
+    /// Whether this call uses the time it is given before an attempt and
+    /// after a success: true with a deadline, a time-based budget
+    /// ([`Budget::needs_time`]) or a breaker. When false, a driver may pass
+    /// any `Instant` there (the last one it read, or [`Instant::ZERO`]) and
+    /// read its clock only after a failure.
+    ///
+    /// ```
+    /// use stormguard::{Call, RetryPolicy, Throttle};
+    /// let policy = RetryPolicy::default();
+    /// let throttle = Throttle::new(10, 0.1)?;
+    /// assert!(!Call::with_seed(&policy, 1).budget(&throttle).needs_clock());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn needs_clock(&self) -> bool {
+        self.retry.policy().deadline().is_some()
+            || self.budget.needs_time()
+            || self.lease.breaker.is_some()
+    }
+
+    /// Begins an attempt at `now`: checks the deadline, takes the breaker's
+    /// permit, and returns the [`Attempt`] to report the outcome on — or the
+    /// give-up that ends the call (see the rules in the type's docs).
+    ///
+    /// Call it right before the attempt starts; calling it early makes the
+    /// deadline check (and a half-open probe's slot) cover time the attempt
+    /// does not use.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Call, Decision, GiveUp, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::builder().deadline(Duration::from_secs(1)).build()?;
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// let attempt = call.begin_attempt(Instant::ZERO).unwrap();
+    /// let _ = attempt.fail(&stormguard::Failure::transient(), Instant::from_millis(10));
+    /// // The sleep overshot the deadline: no attempt can start.
+    /// assert_eq!(
+    ///     call.begin_attempt(Instant::from_secs(2)).err(),
+    ///     Some(Decision::GiveUp(GiveUp::DeadlineExceeded)),
+    /// );
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn begin_attempt(&mut self, now: Instant) -> Result<Attempt<'_, P, B, K>, Decision> {
+        self.start_attempt(now)?;
+        Ok(Attempt { call: self })
+    }
+
+    /// [`begin_attempt`](Call::begin_attempt) without the guard: the
+    /// attempt stays open in the call until [`succeed`](Call::succeed),
+    /// [`fail`](Call::fail) or [`cancel_attempt`](Call::cancel_attempt) (or
+    /// until the call is dropped, which cancels it). An attempt still
+    /// running is cancelled first.
+    ///
+    /// # Errors
+    /// The give-up that ends the call: [`GiveUp::DeadlineExceeded`] when the
+    /// deadline passed, [`GiveUp::CircuitOpen`] when the breaker refused, or
+    /// the reason the call already ended.
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.start_attempt(Instant::ZERO)?;
+    /// call.succeed(Instant::ZERO);
+    /// assert!(call.is_over());
+    /// # Ok::<(), stormguard::Decision>(())
+    /// ```
+    pub fn start_attempt(&mut self, now: Instant) -> Result<(), Decision> {
+        match self.phase {
+            Phase::Succeeded => return Err(Decision::GiveUp(GiveUp::NotRetryable)),
+            Phase::GaveUp(reason) => return Err(Decision::GiveUp(reason)),
+            Phase::Attempting => self.cancel_attempt(),
+            Phase::NotStarted => self.retry.start_at(now),
+            Phase::Between => {}
+        }
+        if self.time_left(now) == Some(Duration::ZERO) {
+            // A sleep overshot the deadline: no attempt can run.
+            return Err(self.give_up(GiveUp::DeadlineExceeded));
+        }
+        let acquired = self.lease.breaker.as_ref().map(|breaker| {
+            breaker
+                .borrow()
+                .try_acquire(now)
+                .map(|permit| permit.detach())
+        });
+        match acquired {
+            None => {}
+            Some(Ok(permit)) => self.lease.permit = Some(permit),
+            Some(Err(open)) => {
+                self.refusal = Some(open);
+                return Err(self.give_up(GiveUp::CircuitOpen));
+            }
+        }
+        self.phase = Phase::Attempting;
+        Ok(())
+    }
+
+    /// The running attempt succeeded at `now`: tells the breaker and the
+    /// budget, counts it; the call is over. Does nothing if the call was
+    /// already over.
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, Metrics, RetryPolicy};
+    /// static METRICS: Metrics = Metrics::new();
+    /// let policy = RetryPolicy::builder().metrics(&METRICS).build()?;
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.start_attempt(Instant::ZERO).unwrap();
+    /// call.succeed(Instant::ZERO);
+    /// assert_eq!(METRICS.snapshot().successes(), 1);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn succeed(&mut self, now: Instant) {
+        if self.is_over() {
+            return;
+        }
+        if self.phase == Phase::NotStarted {
+            self.retry.start_at(now);
+        }
+        if let (Some(breaker), Some(permit)) = (&self.lease.breaker, self.lease.permit.take()) {
+            breaker.borrow().record_success(permit, now);
+        }
+        self.retry.on_success(now, &self.budget);
+        self.phase = Phase::Succeeded;
+    }
+
+    /// The running attempt failed with `failure`, observed at `now`: tells
+    /// the breaker (only what is its business, see the rules), lets the
+    /// policy and the budget decide, counts it, and returns the decision.
+    /// After a give-up the call is over; calling `fail` again then returns
+    /// the same give-up and counts nothing.
+    ///
+    /// ```
+    /// use stormguard::{BreakerState, Call, CircuitBreaker, Decision, Failure, GiveUp, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let breaker = CircuitBreaker::new(1, core::time::Duration::from_secs(1))?;
+    /// let mut call = Call::with_seed(&policy, 1).breaker(&breaker);
+    /// call.start_attempt(Instant::ZERO).unwrap();
+    /// // A 404 is not the service failing: the breaker stays closed.
+    /// assert_eq!(call.fail(&Failure::permanent(), Instant::ZERO), Decision::GiveUp(GiveUp::NotRetryable));
+    /// assert_eq!(breaker.state(), BreakerState::Closed);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn fail(&mut self, failure: &Failure, now: Instant) -> Decision {
+        match self.phase {
+            Phase::Succeeded => return Decision::GiveUp(GiveUp::NotRetryable),
+            Phase::GaveUp(reason) => return Decision::GiveUp(reason),
+            Phase::NotStarted => self.retry.start_at(now),
+            Phase::Between | Phase::Attempting => {}
+        }
+        if let Some(permit) = self.lease.permit.take() {
+            if let Some(breaker) = &self.lease.breaker {
+                let breaker = breaker.borrow();
+                if self.is_breakers_business(failure) {
+                    breaker.record_failure(permit, now);
+                } else {
+                    breaker.abandon(permit);
+                }
+            }
+        }
+        let decision = self.retry.on_failure(failure, now, &self.budget);
+        self.phase = match decision {
+            Decision::Retry { .. } => Phase::Between,
+            Decision::GiveUp(reason) => Phase::GaveUp(reason),
+        };
+        decision
+    }
+
+    /// Whether `failure` says something about the service's health: a
+    /// retryable class whose replay is safe for this call.
+    fn is_breakers_business(&self, failure: &Failure) -> bool {
+        failure.class().is_retryable() && self.retry.idempotency().allows_replay(failure.replay())
+    }
+
+    /// Ends the call with `reason` before an attempt could run, and counts
+    /// it.
+    fn give_up(&mut self, reason: GiveUp) -> Decision {
+        if let Some(metrics) = self.retry.policy().metrics() {
+            metrics.give_up(reason);
+        }
+        self.phase = Phase::GaveUp(reason);
+        Decision::GiveUp(reason)
+    }
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>> fmt::Debug for Call<P, B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("attempts", &self.retry.attempts())
+            .field("phase", &self.phase)
+            .field("breaker", &self.lease.breaker.is_some())
+            .field("refusal", &self.refusal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt in flight, begun by [`Call::begin_attempt`]: report how it
+/// ended with [`succeed`](Attempt::succeed) or [`fail`](Attempt::fail).
+/// Dropping it without a verdict cancels it (the breaker's permit goes
+/// back, no attempt is counted).
+///
+/// ```
+/// use stormguard::{Call, Instant, RetryPolicy};
+/// let policy = RetryPolicy::default();
+/// let mut call = Call::with_seed(&policy, 1);
+/// {
+///     let _attempt = call.begin_attempt(Instant::ZERO).unwrap();
+///     // the caller went away: dropped without a verdict
+/// }
+/// assert!(!call.is_attempting() && !call.is_over());
+/// assert_eq!(call.attempts(), 0);
+/// ```
+#[must_use = "report the attempt's outcome with `succeed` or `fail`; dropping it cancels the attempt"]
+pub struct Attempt<'c, P, B, K: Borrow<CircuitBreaker>> {
+    call: &'c mut Call<P, B, K>,
+}
+
+impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Attempt<'_, P, B, K> {
+    /// The attempt succeeded at `now` (see [`Call::succeed`]).
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.begin_attempt(Instant::ZERO).unwrap().succeed(Instant::ZERO);
+    /// assert_eq!(call.attempts(), 1);
+    /// ```
+    pub fn succeed(self, now: Instant) {
+        self.call.succeed(now);
+    }
+
+    /// The attempt failed with `failure` at `now`; what to do next (see
+    /// [`Call::fail`]).
+    ///
+    /// ```
+    /// use stormguard::{Call, Decision, Failure, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// let attempt = call.begin_attempt(Instant::ZERO).unwrap();
+    /// assert!(matches!(attempt.fail(&Failure::transient(), Instant::ZERO), Decision::Retry { .. }));
+    /// ```
+    pub fn fail(self, failure: &Failure, now: Instant) -> Decision {
+        self.call.fail(failure, now)
+    }
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>> Attempt<'_, P, B, K> {
+    /// This attempt's number, from 1.
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// assert_eq!(call.begin_attempt(Instant::ZERO).unwrap().number(), 1);
+    /// ```
+    pub fn number(&self) -> u32 {
+        self.call.attempts().saturating_add(1)
+    }
+
+    /// Whether this attempt is the breaker's half-open probe.
+    ///
+    /// ```
+    /// use stormguard::{Call, CircuitBreaker, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let breaker = CircuitBreaker::default();
+    /// let mut call = Call::with_seed(&policy, 1).breaker(&breaker);
+    /// assert!(!call.begin_attempt(Instant::ZERO).unwrap().is_probe());
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.call.lease.permit.is_some_and(|p| p.is_probe())
+    }
+
+    /// The time left before the call's deadline, if it has one.
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// assert_eq!(call.begin_attempt(Instant::ZERO).unwrap().time_left(Instant::ZERO), None);
+    /// ```
+    pub fn time_left(&self, now: Instant) -> Option<Duration> {
+        self.call.time_left(now)
+    }
+
+    /// Cancels the attempt: the same as dropping it.
+    ///
+    /// ```
+    /// use stormguard::{Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let mut call = Call::with_seed(&policy, 1);
+    /// call.begin_attempt(Instant::ZERO).unwrap().cancel();
+    /// assert!(!call.is_attempting());
+    /// ```
+    pub fn cancel(self) {}
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>> Drop for Attempt<'_, P, B, K> {
+    fn drop(&mut self) {
+        self.call.cancel_attempt();
+    }
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>> fmt::Debug for Attempt<'_, P, B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempt")
+            .field("number", &self.number())
+            .field("probe", &self.is_probe())
+            .finish()
+    }
+}
