@@ -138,6 +138,8 @@ pub struct Call<P, B = NoBudget, K: Borrow<CircuitBreaker> = &'static CircuitBre
     budget: B,
     lease: Lease<K>,
     phase: Phase,
+    /// Why the call gave up, once `phase` is `GaveUp`.
+    reason: GiveUp,
     refusal: Option<Open>,
 }
 
@@ -150,7 +152,7 @@ enum Phase {
     /// An attempt is running.
     Attempting,
     Succeeded,
-    GaveUp(GiveUp),
+    GaveUp,
 }
 
 /// The breaker and the permit of the attempt in flight; giving the permit
@@ -227,6 +229,7 @@ impl<P: Borrow<RetryPolicy>> Call<P> {
                 permit: None,
             },
             phase: Phase::NotStarted,
+            reason: GiveUp::NotRetryable,
             refusal: None,
         }
     }
@@ -250,6 +253,7 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
             budget,
             lease: self.lease,
             phase: self.phase,
+            reason: self.reason,
             refusal: self.refusal,
         }
     }
@@ -275,6 +279,7 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
             budget,
             lease,
             phase,
+            reason,
             refusal,
         } = self;
         drop(lease.into_breaker());
@@ -289,6 +294,7 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
                 Phase::Attempting => Phase::Between,
                 other => other,
             },
+            reason,
             refusal,
         }
     }
@@ -381,7 +387,7 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
     /// assert!(call.is_over());
     /// ```
     pub const fn is_over(&self) -> bool {
-        matches!(self.phase, Phase::Succeeded | Phase::GaveUp(_))
+        matches!(self.phase, Phase::Succeeded | Phase::GaveUp)
     }
 
     /// Whether an attempt is running (begun, its outcome not yet reported).
@@ -430,6 +436,7 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
     /// assert!(breaker.try_acquire(later).is_ok()); // and given back
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn cancel_attempt(&mut self) {
         if self.phase == Phase::Attempting {
             self.lease.release();
@@ -439,6 +446,14 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
 }
 
 impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K> {
+    /// Replaces the jitter generator: a driver that seeds only when a retry
+    /// may need jitter (a first-try success then draws no entropy at all)
+    /// calls this before the first failure.
+    #[inline]
+    pub(crate) fn reseed(&mut self, rng: Random) {
+        self.retry.reseed(rng);
+    }
+
     /// Whether this call uses the time it is given before an attempt and
     /// after a success: true with a deadline, a time-based budget
     /// ([`Budget::needs_time`]) or a breaker. When false, a driver may pass
@@ -452,6 +467,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// assert!(!Call::with_seed(&policy, 1).budget(&throttle).needs_clock());
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline]
     pub fn needs_clock(&self) -> bool {
         self.retry.policy().deadline().is_some()
             || self.budget.needs_time()
@@ -505,17 +521,19 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// assert!(call.is_over());
     /// # Ok::<(), stormguard::Decision>(())
     /// ```
+    #[inline(always)]
     pub fn start_attempt(&mut self, now: Instant) -> Result<(), Decision> {
         match self.phase {
-            Phase::Succeeded => return Err(Decision::GiveUp(GiveUp::NotRetryable)),
-            Phase::GaveUp(reason) => return Err(Decision::GiveUp(reason)),
-            Phase::Attempting => self.cancel_attempt(),
+            Phase::Succeeded | Phase::GaveUp => return Err(Decision::GiveUp(self.reason)),
+            // The deadline counts from here: the first attempt always fits.
             Phase::NotStarted => self.retry.start_at(now),
-            Phase::Between => {}
-        }
-        if self.time_left(now) == Some(Duration::ZERO) {
-            // A sleep overshot the deadline: no attempt can run.
-            return Err(self.give_up(GiveUp::DeadlineExceeded));
+            Phase::Attempting | Phase::Between => {
+                self.cancel_attempt();
+                if self.time_left(now) == Some(Duration::ZERO) {
+                    // A sleep overshot the deadline: no attempt can run.
+                    return Err(self.give_up(GiveUp::DeadlineExceeded));
+                }
+            }
         }
         let acquired = self.lease.breaker.as_ref().map(|breaker| {
             breaker
@@ -549,18 +567,20 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// assert_eq!(METRICS.snapshot().successes(), 1);
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
+    #[inline(always)]
     pub fn succeed(&mut self, now: Instant) {
-        if self.is_over() {
-            return;
-        }
-        if self.phase == Phase::NotStarted {
-            self.retry.start_at(now);
+        match self.phase {
+            Phase::Succeeded | Phase::GaveUp => return,
+            Phase::NotStarted => self.retry.start_at(now),
+            Phase::Attempting | Phase::Between => {}
         }
         if let (Some(breaker), Some(permit)) = (&self.lease.breaker, self.lease.permit.take()) {
             breaker.borrow().record_success(permit, now);
         }
         self.retry.on_success(now, &self.budget);
         self.phase = Phase::Succeeded;
+        // What a call that is over answers when asked to begin again.
+        self.reason = GiveUp::NotRetryable;
     }
 
     /// The running attempt failed with `failure`, observed at `now`: tells
@@ -582,8 +602,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// ```
     pub fn fail(&mut self, failure: &Failure, now: Instant) -> Decision {
         match self.phase {
-            Phase::Succeeded => return Decision::GiveUp(GiveUp::NotRetryable),
-            Phase::GaveUp(reason) => return Decision::GiveUp(reason),
+            Phase::Succeeded | Phase::GaveUp => return Decision::GiveUp(self.reason),
             Phase::NotStarted => self.retry.start_at(now),
             Phase::Between | Phase::Attempting => {}
         }
@@ -598,10 +617,13 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
             }
         }
         let decision = self.retry.on_failure(failure, now, &self.budget);
-        self.phase = match decision {
-            Decision::Retry { .. } => Phase::Between,
-            Decision::GiveUp(reason) => Phase::GaveUp(reason),
-        };
+        match decision {
+            Decision::Retry { .. } => self.phase = Phase::Between,
+            Decision::GiveUp(reason) => {
+                self.phase = Phase::GaveUp;
+                self.reason = reason;
+            }
+        }
         decision
     }
 
@@ -617,7 +639,8 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
         if let Some(metrics) = self.retry.policy().metrics() {
             metrics.give_up(reason);
         }
-        self.phase = Phase::GaveUp(reason);
+        self.phase = Phase::GaveUp;
+        self.reason = reason;
         Decision::GiveUp(reason)
     }
 }

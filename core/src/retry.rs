@@ -156,7 +156,14 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         }
     }
 
+    /// Replaces the jitter generator (before any draw: see `Call::reseed`).
+    #[inline]
+    pub(crate) fn reseed(&mut self, rng: Random) {
+        self.rng = rng;
+    }
+
     /// Counts the deadline from `now`.
+    #[inline]
     pub(crate) fn start_at(&mut self, now: Instant) {
         self.deadline = match self.policy.borrow().deadline() {
             Some(d) => now.saturating_add(d),
@@ -218,6 +225,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
     /// call.on_success(Instant::from_millis(3), &NoBudget);
     /// assert_eq!(call.attempts(), 1);
     /// ```
+    #[inline]
     pub fn on_success<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
         self.count_attempt(now, budget);
         if let Some(metrics) = self.policy.borrow().metrics() {
@@ -285,6 +293,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         Decision::Retry { after }
     }
 
+    #[inline]
     fn count_attempt<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
         if self.attempts == 0 {
             budget.on_request(now);

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use crate::budget::Budget;
 use crate::decision::Decision;
-use crate::driver::builder::{hook_setters, SeedSource, Timekeeper};
+use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper};
 use crate::driver::error::retry_error;
 use crate::driver::{Classify, Clock, LastAttempt, Notify, RetryError, Retrying, StdClock};
 use crate::failure::Failure;
@@ -174,8 +174,8 @@ where
             seed,
             settings,
         } = self;
-        let mut call =
-            Retrying::<Blocking<Op>, S, C, B, K, N, R>::start_call(&settings, budget, seed);
+        let mut call = Retrying::<Blocking<Op>, S, C, B, K, N, R>::start_call(&settings, budget);
+        let mut seed = LazySeed::new(seed);
         let mut time = Timekeeper::new(&call);
         let mut last = None;
         loop {
@@ -192,6 +192,7 @@ where
             };
             let failure: Failure = classify.classify(&error);
             let outcome = LastAttempt::Failed(error);
+            seed.before_failure(&mut call);
             match call.fail(&failure, time.after_failure(&clock)) {
                 Decision::Retry { after } => {
                     notify.notify(&outcome, after);

@@ -259,17 +259,16 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R> {
         self.map(|(s, c, b, k, n, _)| (s, c, b, k, n, Seed(seed)))
     }
 
-    /// The call's lifecycle, with everything this builder was given.
+    /// The call's lifecycle, with everything this builder was given but
+    /// its seed (see [`LazySeed`]).
     pub(crate) fn start_call(
         settings: &Settings<'a>,
         budget: B,
-        seed: R,
     ) -> Call<&'a RetryPolicy, B, &'a CircuitBreaker>
     where
         B: Budget,
-        R: SeedSource,
     {
-        let call = Call::with_rng(settings.policy, seed.into_rng())
+        let call = Call::with_seed(settings.policy, 0)
             .budget(budget)
             .breaker(settings.breaker);
         match settings.idempotency {
@@ -352,6 +351,29 @@ impl<Op, S, C, B, K, N, R> fmt::Debug for Retrying<'_, Op, S, C, B, K, N, R> {
             .field("attempt_timeout", &self.settings.attempt_timeout)
             .field("idempotency", &self.settings.idempotency)
             .finish_non_exhaustive()
+    }
+}
+
+/// A call's seed, drawn (for a [`FreshSeed`], from the thread's generator)
+/// only when the first failure needs jitter: a call that succeeds at once
+/// costs no entropy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LazySeed<R>(Option<R>);
+
+impl<R: SeedSource> LazySeed<R> {
+    pub(crate) fn new(seed: R) -> Self {
+        LazySeed(Some(seed))
+    }
+
+    /// Seeds `call` before its first failure is reported.
+    #[inline]
+    pub(crate) fn before_failure<B: Budget>(
+        &mut self,
+        call: &mut Call<&RetryPolicy, B, &CircuitBreaker>,
+    ) {
+        if let Some(seed) = self.0.take() {
+            call.reseed(seed.into_rng());
+        }
     }
 }
 

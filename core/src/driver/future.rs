@@ -11,7 +11,7 @@ use crate::breaker::CircuitBreaker;
 use crate::budget::Budget;
 use crate::call::Call;
 use crate::decision::Decision;
-use crate::driver::builder::{hook_setters, SeedSource, Timekeeper};
+use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper};
 use crate::driver::error::retry_error;
 use crate::driver::{Classify, Clock, LastAttempt, Notify, RetryError, Retrying, Sleeper};
 use crate::failure::Failure;
@@ -115,7 +115,7 @@ where
     R: SeedSource,
 {
     type Output = Result<T, RetryError<E>>;
-    type IntoFuture = RetryFuture<'a, Op, Fut, E, S, C, B, K, N>;
+    type IntoFuture = RetryFuture<'a, Op, Fut, E, S, C, B, K, N, R>;
 
     fn into_future(self) -> Self::IntoFuture {
         let Retrying {
@@ -128,8 +128,9 @@ where
             seed,
             settings,
         } = self;
-        let call = Retrying::<Op, S, C, B, K, N, R>::start_call(&settings, budget, seed);
+        let call = Retrying::<Op, S, C, B, K, N, R>::start_call(&settings, budget);
         RetryFuture {
+            seed: LazySeed::new(seed),
             op,
             sleeper,
             clock,
@@ -139,6 +140,7 @@ where
             time: Timekeeper::new(&call),
             call,
             last: None,
+            timer: None,
             phase: Phase::Idle,
         }
     }
@@ -151,10 +153,14 @@ pin_project_lite::pin_project! {
     /// A thin loop over a [`Call`]: it holds the attempt in flight, its
     /// timer and the pending sleep inline — nothing is spawned or
     /// allocated. Dropping it cancels them and gives back a breaker probe
-    /// it holds. Polling it again after it completed returns `Pending`.
+    /// it holds. An attempt's timer is armed only if the attempt does not
+    /// finish on its first poll, so an answer that is ready at once costs no
+    /// timer. Polling it again after it completed returns `Pending`.
     #[must_use = "futures do nothing unless polled"]
-    pub struct RetryFuture<'a, Op, Fut, E, S: Sleeper, C, B, K, N> {
+    #[project = RetryFutureProj]
+    pub struct RetryFuture<'a, Op, Fut, E, S: Sleeper, C, B, K, N, R> {
         op: Op,
+        seed: LazySeed<R>,
         sleeper: S,
         clock: C,
         classify: K,
@@ -165,32 +171,32 @@ pin_project_lite::pin_project! {
         // The failed attempt the call is sleeping after, kept to report it if
         // the breaker then refuses the next attempt or the deadline passes.
         last: Option<LastAttempt<E>>,
+        // The running attempt's timeout once armed, or the backoff sleep.
         #[pin]
-        phase: Phase<Fut, S::Sleep>,
+        timer: Option<S::Sleep>,
+        #[pin]
+        phase: Phase<Fut>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = PhaseProj]
-    enum Phase<Fut, Sl> {
+    enum Phase<Fut> {
         // About to start an attempt.
         Idle,
         Attempt {
             #[pin]
             attempt: Fut,
-            #[pin]
-            timer: Option<Sl>,
             started: crate::time::Instant,
+            // Whether the attempt's timer (if it has a limit) was armed.
+            armed: bool,
         },
-        Sleeping {
-            #[pin]
-            sleep: Sl,
-        },
+        Sleeping,
         Done,
     }
 }
 
-impl<Op, Fut, T, E, S, C, B, K, N> Future for RetryFuture<'_, Op, Fut, E, S, C, B, K, N>
+impl<Op, Fut, T, E, S, C, B, K, N, R> Future for RetryFuture<'_, Op, Fut, E, S, C, B, K, N, R>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -199,6 +205,7 @@ where
     B: Budget,
     K: Classify<E>,
     N: Notify<E>,
+    R: SeedSource,
 {
     type Output = Result<T, RetryError<E>>;
 
@@ -211,30 +218,22 @@ where
                     if let Err(decision) = this.call.start_attempt(now) {
                         let (attempts, refusal) = (this.call.attempts(), this.call.refusal());
                         this.phase.set(Phase::Done);
-                        let last = this.last.take();
-                        return Poll::Ready(Err(retry_error(decision, attempts, last, refusal)));
+                        let error = retry_error(decision, attempts, this.last.take(), refusal);
+                        return Poll::Ready(Err(error));
                     }
-                    *this.last = None;
-                    let limit = match (*this.attempt_timeout, this.call.time_left(now)) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    let timer = limit.map(|d| this.sleeper.sleep(d));
                     let attempt = (this.op)();
-                    let started = now;
                     this.phase.set(Phase::Attempt {
                         attempt,
-                        timer,
-                        started,
+                        started: now,
+                        armed: false,
                     });
                 }
                 PhaseProj::Attempt {
                     attempt,
-                    timer,
                     started,
+                    armed,
                 } => {
-                    let outcome = match poll_attempt(attempt, timer, cx) {
-                        Poll::Pending => return Poll::Pending,
+                    let outcome = match attempt.poll(cx) {
                         Poll::Ready(Ok(value)) => {
                             // A success is reported as of its attempt's start:
                             // the clock is not read again.
@@ -242,35 +241,37 @@ where
                             this.phase.set(Phase::Done);
                             return Poll::Ready(Ok(value));
                         }
-                        Poll::Ready(Err(outcome)) => outcome,
-                    };
-                    let failure = match &outcome {
-                        LastAttempt::Failed(error) => this.classify.classify(error),
-                        _ => Failure::timeout(),
-                    };
-                    let now = this.time.after_failure(&*this.clock);
-                    match this.call.fail(&failure, now) {
-                        Decision::Retry { after } => {
-                            this.notify.notify(&outcome, after);
-                            *this.last = Some(outcome);
-                            if after.is_zero() {
-                                this.phase.set(Phase::Idle);
-                            } else {
-                                let sleep = this.sleeper.sleep(after);
-                                this.phase.set(Phase::Sleeping { sleep });
+                        Poll::Ready(Err(error)) => LastAttempt::Failed(error),
+                        Poll::Pending => {
+                            if !*armed {
+                                // Not ready at once: the attempt's timer, set
+                                // to when it began (this poll began it).
+                                *armed = true;
+                                let limit =
+                                    match (*this.attempt_timeout, this.call.time_left(*started)) {
+                                        (Some(a), Some(b)) => Some(a.min(b)),
+                                        (a, b) => a.or(b),
+                                    };
+                                if let Some(limit) = limit {
+                                    this.timer.set(Some(this.sleeper.sleep(limit)));
+                                }
+                            }
+                            match this.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+                                Some(Poll::Ready(_)) => LastAttempt::TimedOut,
+                                _ => return Poll::Pending,
                             }
                         }
-                        decision => {
-                            let attempts = this.call.attempts();
-                            this.phase.set(Phase::Done);
-                            let error = retry_error(decision, attempts, Some(outcome), None);
-                            return Poll::Ready(Err(error));
-                        }
+                    };
+                    if let Some(error) = this.failed(outcome) {
+                        return Poll::Ready(Err(error));
                     }
                 }
-                PhaseProj::Sleeping { sleep } => {
-                    if sleep.poll(cx).is_pending() {
-                        return Poll::Pending;
+                PhaseProj::Sleeping => {
+                    if let Some(sleep) = this.timer.as_mut().as_pin_mut() {
+                        if sleep.poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        this.timer.set(None);
                     }
                     this.phase.set(Phase::Idle);
                 }
@@ -280,34 +281,61 @@ where
     }
 }
 
-/// Polls the attempt, then its timer: the value, the error (or a timeout,
-/// once the timer fired before the attempt finished), or pending.
-#[inline]
-fn poll_attempt<T, E, Fut, Sl>(
-    attempt: Pin<&mut Fut>,
-    timer: Pin<&mut Option<Sl>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<T, LastAttempt<E>>>
+impl<Op, Fut, T, E, S, C, B, K, N, R> RetryFutureProj<'_, '_, Op, Fut, E, S, C, B, K, N, R>
 where
+    Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    Sl: Future,
+    S: Sleeper,
+    C: Clock,
+    B: Budget,
+    K: Classify<E>,
+    N: Notify<E>,
+    R: SeedSource,
 {
-    match attempt.poll(cx) {
-        Poll::Ready(Ok(value)) => Poll::Ready(Ok(value)),
-        Poll::Ready(Err(error)) => Poll::Ready(Err(LastAttempt::Failed(error))),
-        Poll::Pending => match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(_)) => Poll::Ready(Err(LastAttempt::TimedOut)),
-            _ => Poll::Pending,
-        },
+    /// The attempt failed (or timed out): reports it and either starts the
+    /// sleep before the next attempt or returns the call's error. Out of
+    /// line, so the success path stays short.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, outcome: LastAttempt<E>) -> Option<RetryError<E>> {
+        self.timer.set(None);
+        let failure = match &outcome {
+            LastAttempt::Failed(error) => self.classify.classify(error),
+            _ => Failure::timeout(),
+        };
+        let now = self.time.after_failure(&*self.clock);
+        self.seed.before_failure(self.call);
+        match self.call.fail(&failure, now) {
+            Decision::Retry { after } => {
+                self.notify.notify(&outcome, after);
+                *self.last = Some(outcome);
+                if !after.is_zero() {
+                    self.timer.set(Some(self.sleeper.sleep(after)));
+                }
+                self.phase.set(Phase::Sleeping);
+                None
+            }
+            decision => {
+                self.phase.set(Phase::Done);
+                Some(retry_error(
+                    decision,
+                    self.call.attempts(),
+                    Some(outcome),
+                    None,
+                ))
+            }
+        }
     }
 }
 
-impl<Op, Fut, E, S: Sleeper, C, B, K, N> fmt::Debug for RetryFuture<'_, Op, Fut, E, S, C, B, K, N> {
+impl<Op, Fut, E, S: Sleeper, C, B, K, N, R> fmt::Debug
+    for RetryFuture<'_, Op, Fut, E, S, C, B, K, N, R>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
             Phase::Idle => "idle",
             Phase::Attempt { .. } => "attempt",
-            Phase::Sleeping { .. } => "sleeping",
+            Phase::Sleeping => "sleeping",
             Phase::Done => "done",
         };
         f.debug_struct("RetryFuture")
