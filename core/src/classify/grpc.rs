@@ -8,7 +8,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::{Failure, FailureClass, Replay, RetryAfter};
+use crate::failure::{Failure, FailureClass, Replay, RetryAfter};
 
 /// A gRPC status code (the 17 codes of `grpc/status.proto`).
 ///

@@ -11,7 +11,7 @@
 //! | 400, 401, 403, 404, 405, 422, other 4xx | [`Permanent`](FailureClass::Permanent) | [`Unknown`](Replay::Unknown) |
 //! | not in 100–599 | [`Permanent`](FailureClass::Permanent) | [`Unknown`](Replay::Unknown) |
 
-use crate::{Failure, FailureClass, Replay, RetryAfter};
+use crate::failure::{Failure, FailureClass, Replay, RetryAfter};
 
 pub use super::retry_after::{parse_retry_after, RetryAfterError};
 
