@@ -38,6 +38,7 @@
 
 pub mod grpc;
 pub mod http;
+mod http_date;
 mod retry_after;
 
 pub use retry_after::{parse_retry_after, RetryAfterError};
