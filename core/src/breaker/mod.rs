@@ -9,6 +9,13 @@ use crate::metrics::Metrics;
 use crate::sync::{const_unless_loom, transition_u64, AtomicU64, Ordering};
 use crate::time::{duration_to_nanos, Instant};
 
+mod word;
+
+use word::{
+    deadline_generation, deadline_nanos, deadline_word, field, generation, next_generation,
+    not_older, phase, word, CLOSED, GEN_MASK, HALF_OPEN, OPEN,
+};
+
 /// The breaker's state.
 ///
 /// ```
@@ -153,62 +160,11 @@ pub struct CircuitBreakerBuilder {
     metrics: Option<&'static Metrics>,
 }
 
-// The state word. Phase in the top 2 bits, generation in the next 14; the
-// low 48 bits depend on the phase:
-//   Closed:   consecutive failures (16) | calls in window (16) | failures in window (16)
-//   HalfOpen: probes admitted (16) | probes succeeded (16)
-//   Open:     nothing
-const CLOSED: u64 = 0;
-const OPEN: u64 = 1;
-const HALF_OPEN: u64 = 2;
-const GEN_BITS: u32 = 14;
-const GEN_MASK: u16 = (1 << GEN_BITS) - 1;
-const FIELD: u64 = 0xFFFF;
-// The deadline word: generation (16) | milliseconds (48).
-const MS_MASK: u64 = (1 << 48) - 1;
-const NANOS_PER_MS: u64 = 1_000_000;
-
-const fn phase(word: u64) -> u64 {
-    word >> 62
-}
-
-const fn generation(word: u64) -> u16 {
-    ((word >> 48) as u16) & GEN_MASK
-}
-
-const fn next_generation(gen: u16) -> u16 {
-    gen.wrapping_add(1) & GEN_MASK
-}
-
-const fn field(word: u64, index: u32) -> u16 {
-    ((word >> (16 * index)) & FIELD) as u16
-}
-
-const fn word(phase: u64, gen: u16, high: u16, mid: u16, low: u16) -> u64 {
-    (phase << 62) | ((gen as u64) << 48) | ((high as u64) << 32) | ((mid as u64) << 16) | low as u64
-}
-
-/// `now + timeout`, rounded up to whole milliseconds, saturating at 48 bits.
-const fn deadline_ms(now: Instant, timeout_nanos: u64) -> u64 {
-    let nanos = now.as_nanos().saturating_add(timeout_nanos);
-    let ms = nanos.div_ceil(NANOS_PER_MS);
-    if ms > MS_MASK {
-        MS_MASK
-    } else {
-        ms
-    }
-}
-
 /// What a verdict did to the state.
 enum Effect {
     None,
     Opened(u16),
     Closed,
-}
-
-/// Whether `a` is `b` or a later generation (14-bit wrapping order).
-const fn not_older(a: u16, b: u16) -> bool {
-    (a.wrapping_sub(b) & GEN_MASK) < (1 << (GEN_BITS - 1))
 }
 
 impl CircuitBreaker {
@@ -371,11 +327,10 @@ impl CircuitBreaker {
     /// its deadline yet).
     fn deadline_of(&self, gen: u16, now: Instant) -> Option<Duration> {
         let stored = self.deadline.load(Ordering::Acquire);
-        if (stored >> 48) as u16 != gen {
+        if deadline_generation(stored) != gen {
             return None;
         }
-        let until_nanos = (stored & MS_MASK) as u128 * NANOS_PER_MS as u128;
-        let left = until_nanos.saturating_sub(now.as_nanos() as u128);
+        let left = deadline_nanos(stored).saturating_sub(now.as_nanos() as u128);
         Some(Duration::from_nanos(left.min(u64::MAX as u128) as u64))
     }
 
@@ -383,9 +338,9 @@ impl CircuitBreaker {
     /// already there (a slow writer must not overwrite a fresher state's
     /// deadline, or the breaker could wedge).
     fn set_deadline(&self, gen: u16, now: Instant, timeout_nanos: u64) {
-        let value = ((gen as u64) << 48) | deadline_ms(now, timeout_nanos);
+        let value = deadline_word(gen, now, timeout_nanos);
         let _ = transition_u64(&self.deadline, |stored| {
-            if not_older(gen, (stored >> 48) as u16) {
+            if not_older(gen, deadline_generation(stored)) {
                 Ok(((), value))
             } else {
                 Err(())
