@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
-use stormguard::{BreakerState, Open, PermitToken};
+use stormguard::{Open, PermitToken};
 
 use crate::clock::now;
 use crate::convert::{config, count, seconds};
@@ -73,11 +73,7 @@ impl CircuitBreaker {
     /// `"closed"`, `"open"` or `"half_open"`.
     #[getter]
     fn state(&self) -> &'static str {
-        match self.inner.state() {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
+        self.inner.state().as_str()
     }
 
     /// Asks to make a call: a `Permit`, or raises `CircuitOpenError`.

@@ -108,6 +108,13 @@ impl IdempotencyTable {
             CoreBegin::InProgress => Begin::refused("in_progress", 409),
             CoreBegin::Mismatch => Begin::refused("mismatch", 422),
             CoreBegin::Full => Begin::refused("full", 503),
+            // `Begin` is non-exhaustive: an answer this binding does not map
+            // yet must not be mistaken for one it does.
+            other => {
+                return Err(PyRuntimeError::new_err(format!(
+                    "unsupported idempotency table answer: {other:?}"
+                )))
+            }
         })
     }
 

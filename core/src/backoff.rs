@@ -40,6 +40,7 @@ use crate::time::duration_to_nanos;
 /// assert_eq!(Jitter::GRPC, Jitter::Proportional(200));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Jitter {
     /// The nominal delay, unchanged. Only for a single client or for tests:
     /// a fleet without jitter retries in synchronised waves.

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 /// assert_eq!(RetryPolicy::default().decision_order(), DecisionOrder::Standard);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecisionOrder {
     /// Not retryable → unsafe to replay → server said stop → attempts →
     /// deadline → budget.

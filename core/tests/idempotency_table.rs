@@ -180,6 +180,8 @@ fn answer<T: Into<u16>>(begin: Begin<T>, tickets: &mut Vec<Ticket>) -> Answer {
         Begin::InProgress => Answer::InProgress,
         Begin::Mismatch => Answer::Mismatch,
         Begin::Full => Answer::Full,
+        // `Begin` is non-exhaustive: a new answer needs a model first.
+        _ => panic!("an answer the model does not know"),
     }
 }
 

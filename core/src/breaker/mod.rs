@@ -23,6 +23,7 @@ use word::{
 /// assert_eq!(CircuitBreaker::default().state(), BreakerState::Closed);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BreakerState {
     /// Calls go through; failures are counted.
     Closed,

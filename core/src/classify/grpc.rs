@@ -331,6 +331,7 @@ impl fmt::Debug for CodeSet {
 /// assert_eq!(parse_pushback("1s"), Err(PushbackError::Malformed));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PushbackError {
     /// The value is not an ASCII decimal int32: empty, whitespace, a `+`, a
     /// fraction or exponent, or out of the int32 range.

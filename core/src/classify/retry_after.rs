@@ -24,6 +24,7 @@ use super::http_date::{parse_http_date, HttpDateError};
 /// assert_eq!(parse_retry_after("soon", 0), Err(RetryAfterError::InvalidSyntax));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RetryAfterError {
     /// The value is empty or only whitespace.
     Empty,

@@ -583,6 +583,7 @@ impl<K, R, const N: usize> Default for IdempotencyTable<K, R, N> {
 /// ```
 #[derive(Debug, PartialEq, Eq, Hash)]
 #[must_use = "an `Execute` ticket must be completed or aborted, and a refusal answered"]
+#[non_exhaustive]
 pub enum Begin<T> {
     /// Run the request, then hand the ticket back to
     /// [`complete`](IdempotencyTable::complete) or
