@@ -238,6 +238,7 @@ impl Failure {
     /// use stormguard::{Failure, Replay};
     /// assert_eq!(Failure::transient().with_replay(Replay::NotSent).replay(), Replay::NotSent);
     /// ```
+    #[must_use = "this returns a changed copy of the failure; the original is unchanged"]
     pub const fn with_replay(mut self, replay: Replay) -> Self {
         self.replay = replay;
         self
@@ -250,6 +251,7 @@ impl Failure {
     /// let f = Failure::overloaded().with_retry_after(RetryAfter::Stop);
     /// assert_eq!(f.retry_after(), Some(RetryAfter::Stop));
     /// ```
+    #[must_use = "this returns a changed copy of the failure; the original is unchanged"]
     pub const fn with_retry_after(mut self, hint: RetryAfter) -> Self {
         self.hint = match hint {
             RetryAfter::Stop => STOP,
@@ -276,6 +278,7 @@ impl Failure {
     /// let f = stormguard::Failure::transient().already_retried();
     /// assert!(f.is_already_retried());
     /// ```
+    #[must_use = "this returns a changed copy of the failure; the original is unchanged"]
     pub const fn already_retried(mut self) -> Self {
         self.already_retried = true;
         self

@@ -150,6 +150,7 @@ impl Instant {
     /// # use core::time::Duration;
     /// assert_eq!(Instant::MAX.saturating_add(Duration::from_secs(1)), Instant::MAX);
     /// ```
+    #[must_use = "this returns the result of the operation, without modifying the original"]
     pub const fn saturating_add(self, duration: Duration) -> Instant {
         Instant {
             nanos: self.nanos.saturating_add(duration_to_nanos(duration)),
@@ -163,6 +164,7 @@ impl Instant {
     /// # use core::time::Duration;
     /// assert_eq!(Instant::ZERO.saturating_sub(Duration::from_secs(1)), Instant::ZERO);
     /// ```
+    #[must_use = "this returns the result of the operation, without modifying the original"]
     pub const fn saturating_sub(self, duration: Duration) -> Instant {
         Instant {
             nanos: self.nanos.saturating_sub(duration_to_nanos(duration)),

@@ -211,6 +211,7 @@ impl CodeSet {
     /// use stormguard::classify::grpc::{Code, CodeSet};
     /// assert!(CodeSet::EMPTY.with(Code::Aborted).contains(Code::Aborted));
     /// ```
+    #[must_use = "this returns a changed copy of the set; the original is unchanged"]
     pub const fn with(self, code: Code) -> Self {
         CodeSet {
             bits: self.bits | code.bit(),
@@ -223,6 +224,7 @@ impl CodeSet {
     /// use stormguard::classify::grpc::{Code, CodeSet};
     /// assert!(CodeSet::default().without(Code::Unavailable).is_empty());
     /// ```
+    #[must_use = "this returns a changed copy of the set; the original is unchanged"]
     pub const fn without(self, code: Code) -> Self {
         CodeSet {
             bits: self.bits & !code.bit(),
