@@ -6,6 +6,7 @@
 //! [`pushback_hint`] reads the `grpc-retry-pushback-ms` trailer.
 
 use core::fmt;
+use core::str::FromStr;
 use core::time::Duration;
 
 use crate::failure::{Failure, FailureClass, Replay, RetryAfter};
@@ -18,8 +19,9 @@ use crate::failure::{Failure, FailureClass, Replay, RetryAfter};
 /// ```
 /// use stormguard::classify::grpc::Code;
 ///
-/// assert_eq!(Code::from_i32(14), Some(Code::Unavailable));
+/// assert_eq!(Code::try_from(14), Ok(Code::Unavailable));
 /// assert_eq!(Code::Unavailable as i32, 14);
+/// assert_eq!("unavailable".parse(), Ok(Code::Unavailable));
 /// assert_eq!(Code::Unavailable.to_string(), "UNAVAILABLE");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,55 +90,6 @@ impl Code {
         Code::Unauthenticated,
     ];
 
-    /// The code with this wire value, or `None` outside 0–16.
-    ///
-    /// gRPC itself maps an unknown value to `UNKNOWN`; returning `None`
-    /// leaves that choice to the caller.
-    ///
-    /// ```
-    /// use stormguard::classify::grpc::Code;
-    /// assert_eq!(Code::from_i32(4), Some(Code::DeadlineExceeded));
-    /// assert_eq!(Code::from_i32(17), None);
-    /// ```
-    pub const fn from_i32(value: i32) -> Option<Code> {
-        Some(match value {
-            0 => Code::Ok,
-            1 => Code::Cancelled,
-            2 => Code::Unknown,
-            3 => Code::InvalidArgument,
-            4 => Code::DeadlineExceeded,
-            5 => Code::NotFound,
-            6 => Code::AlreadyExists,
-            7 => Code::PermissionDenied,
-            8 => Code::ResourceExhausted,
-            9 => Code::FailedPrecondition,
-            10 => Code::Aborted,
-            11 => Code::OutOfRange,
-            12 => Code::Unimplemented,
-            13 => Code::Internal,
-            14 => Code::Unavailable,
-            15 => Code::DataLoss,
-            16 => Code::Unauthenticated,
-            _ => return None,
-        })
-    }
-
-    /// The code with this name, ignoring ASCII case.
-    ///
-    /// A6's `retryableStatusCodes` names codes in a JSON service config, and
-    /// implementations accept any case (`"UNAVAILABLE"`, `"unavailable"`).
-    ///
-    /// ```
-    /// use stormguard::classify::grpc::Code;
-    /// assert_eq!(Code::from_name("resource_exhausted"), Some(Code::ResourceExhausted));
-    /// assert_eq!(Code::from_name("RESOURCE EXHAUSTED"), None);
-    /// ```
-    pub fn from_name(name: &str) -> Option<Code> {
-        Code::ALL
-            .into_iter()
-            .find(|code| code.as_str().eq_ignore_ascii_case(name))
-    }
-
     /// The canonical upper-case name (`"DEADLINE_EXCEEDED"`).
     ///
     /// ```
@@ -175,6 +128,88 @@ impl fmt::Display for Code {
         f.write_str(self.as_str())
     }
 }
+
+impl TryFrom<i32> for Code {
+    type Error = UnknownCode;
+
+    /// The code with this wire value (the `grpc-status` trailer's number).
+    ///
+    /// gRPC itself maps an unknown value to `UNKNOWN`; an error leaves that
+    /// choice to the caller (`.unwrap_or(Code::Unknown)`).
+    ///
+    /// # Errors
+    /// [`UnknownCode`] for a value outside 0–16.
+    ///
+    /// ```
+    /// use stormguard::classify::grpc::Code;
+    /// assert_eq!(Code::try_from(4), Ok(Code::DeadlineExceeded));
+    /// assert!(Code::try_from(17).is_err());
+    /// assert_eq!(Code::try_from(-1).unwrap_or(Code::Unknown), Code::Unknown);
+    /// ```
+    fn try_from(value: i32) -> Result<Code, UnknownCode> {
+        usize::try_from(value)
+            .ok()
+            .and_then(|index| Code::ALL.get(index).copied())
+            .ok_or(UnknownCode { by_name: false })
+    }
+}
+
+impl FromStr for Code {
+    type Err = UnknownCode;
+
+    /// The code with this name (`"UNAVAILABLE"`), ignoring ASCII case.
+    ///
+    /// A6's `retryableStatusCodes` names codes in a JSON service config, and
+    /// implementations accept any case (`"UNAVAILABLE"`, `"unavailable"`).
+    ///
+    /// # Errors
+    /// [`UnknownCode`] for a name that is none of the 17 (the number, or a
+    /// name with spaces or hyphens for underscores, is not a name).
+    ///
+    /// ```
+    /// use stormguard::classify::grpc::Code;
+    /// assert_eq!("resource_exhausted".parse(), Ok(Code::ResourceExhausted));
+    /// assert!("RESOURCE EXHAUSTED".parse::<Code>().is_err());
+    /// ```
+    fn from_str(name: &str) -> Result<Code, UnknownCode> {
+        Code::ALL
+            .into_iter()
+            .find(|code| code.as_str().eq_ignore_ascii_case(name))
+            .ok_or(UnknownCode { by_name: true })
+    }
+}
+
+/// A number or a name that is not one of the 17 gRPC status codes: the
+/// error of `Code::try_from(i32)` and of `str::parse::<Code>()`.
+///
+/// The status codes are fixed by `grpc/status.proto`, so an unknown one is
+/// either a peer speaking something other than gRPC or a typo in a
+/// configuration; its `Display` says which conversion failed.
+///
+/// ```
+/// use stormguard::classify::grpc::{Code, UnknownCode};
+///
+/// let err: UnknownCode = Code::try_from(99).unwrap_err();
+/// assert_eq!(err.to_string(), "not a gRPC status code: the values are 0 to 16");
+/// let err = "UNAVAILABLE_".parse::<Code>().unwrap_err();
+/// assert_eq!(err.to_string(), "not the name of a gRPC status code");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UnknownCode {
+    by_name: bool,
+}
+
+impl fmt::Display for UnknownCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.by_name {
+            "not the name of a gRPC status code"
+        } else {
+            "not a gRPC status code: the values are 0 to 16"
+        })
+    }
+}
+
+impl core::error::Error for UnknownCode {}
 
 /// A set of status codes: the retryable codes of a policy.
 ///
@@ -437,16 +472,20 @@ mod tests {
     fn codes_round_trip() {
         for (i, code) in Code::ALL.into_iter().enumerate() {
             assert_eq!(code as usize, i);
-            assert_eq!(Code::from_i32(i as i32), Some(code));
-            assert_eq!(Code::from_name(code.as_str()), Some(code));
-            assert_eq!(Code::from_name(&code.as_str().to_lowercase()), Some(code));
+            assert_eq!(Code::try_from(i as i32), Ok(code));
+            assert_eq!(code.as_str().parse(), Ok(code));
+            assert_eq!(code.as_str().to_lowercase().parse(), Ok(code));
             assert_eq!(code.to_string(), code.as_str());
         }
         for value in [-1, 17, i32::MIN, i32::MAX] {
-            assert_eq!(Code::from_i32(value), None);
+            assert_eq!(
+                Code::try_from(value),
+                Err(UnknownCode { by_name: false }),
+                "{value}"
+            );
         }
-        assert_eq!(Code::from_name("Unavailable"), Some(Code::Unavailable));
-        assert_eq!(Code::from_name("uNaVaIlAbLe"), Some(Code::Unavailable));
+        assert_eq!("Unavailable".parse(), Ok(Code::Unavailable));
+        assert_eq!("uNaVaIlAbLe".parse(), Ok(Code::Unavailable));
         for name in [
             "",
             "14",
@@ -455,7 +494,11 @@ mod tests {
             "CANCELED",
             "ÜNAVAILABLE",
         ] {
-            assert_eq!(Code::from_name(name), None, "{name:?}");
+            assert_eq!(
+                name.parse::<Code>(),
+                Err(UnknownCode { by_name: true }),
+                "{name:?}"
+            );
         }
     }
 
@@ -561,6 +604,8 @@ mod tests {
     fn error_messages() {
         let error: &dyn core::error::Error = &PushbackError::Negative;
         assert_eq!(error.to_string(), "grpc-retry-pushback-ms is negative");
+        let error: &dyn core::error::Error = &UnknownCode { by_name: true };
+        assert_eq!(error.to_string(), "not the name of a gRPC status code");
     }
 
     proptest! {
@@ -588,10 +633,12 @@ mod tests {
         }
 
         #[test]
-        fn from_i32_agrees_with_discriminants(value: i32) {
-            let code = Code::from_i32(value);
-            prop_assert_eq!(code.is_some(), (0..17).contains(&value));
-            prop_assert!(code.is_none_or(|code| code as i32 == value));
+        fn try_from_agrees_with_discriminants(value: i32) {
+            let code = Code::try_from(value);
+            prop_assert_eq!(code.is_ok(), (0..17).contains(&value));
+            if let Ok(code) = code {
+                prop_assert_eq!(code as i32, value);
+            }
         }
     }
 }
