@@ -355,14 +355,16 @@ impl Backoff {
 impl Default for Backoff {
     /// Exponential from 100 ms, factor 2, capped at 10 s, full jitter.
     fn default() -> Self {
-        Backoff {
-            shape: Shape::Exponential {
-                factor_q32: 2 << 32,
-            },
-            base: 100_000_000,
-            max: 10_000_000_000,
-            jitter: Jitter::Full,
-        }
+        // Built when the crate compiles: invalid defaults fail the build.
+        const DEFAULT: Backoff = match Backoff::exponential(Duration::from_millis(100), 2.0)
+            .max_delay(Duration::from_secs(10))
+            .jitter(Jitter::Full)
+            .build()
+        {
+            Ok(backoff) => backoff,
+            Err(_) => panic!("the default backoff is invalid"),
+        };
+        DEFAULT
     }
 }
 

@@ -90,3 +90,28 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+/// Fails the build when a preset's constant settings are invalid.
+///
+/// Only ever evaluated in a `const` item (see `preset!`), where a panic is a
+/// compile-time error that names the field; it never runs in a program.
+pub(crate) const fn expect_valid(result: Result<(), ConfigError>) {
+    if let Err(error) = result {
+        panic!("{}", error.field());
+    }
+}
+
+/// A preset: `Type::new_unchecked(args)` for constant `args` that
+/// `Type::validate(args)` accepts when the crate compiles.
+///
+/// The check runs in a `const` item, so invalid numbers fail the build (even
+/// `cargo check`), and the arguments are written once, so the checked and
+/// the built values cannot drift apart. What is left at run time is only the
+/// construction, which cannot fail: a preset never panics.
+macro_rules! preset {
+    ($type:ident($($arg:expr),* $(,)?)) => {{
+        const _: () = $crate::config::expect_valid($type::validate($($arg),*));
+        $type::new_unchecked($($arg),*)
+    }};
+}
+pub(crate) use preset;

@@ -4,7 +4,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::config::{ConfigError, ConfigErrorKind};
+use crate::config::{expect_valid, ConfigError, ConfigErrorKind};
 use crate::metrics::Metrics;
 use crate::sync::{const_unless_loom, transition_u64, AtomicU64, Ordering};
 use crate::time::{duration_to_nanos, Instant};
@@ -209,24 +209,22 @@ impl CircuitBreaker {
         }
     }
 
-    /// resilience4j's defaults: open when ≥ 50 % of the last 100 calls
-    /// failed (after at least 100 calls), stay open 60 s, then 10 probes.
-    /// (Consecutive failures alone never open it.)
-    ///
-    /// ```
-    /// assert_eq!(stormguard::CircuitBreaker::resilience4j().half_open_probes(), 10);
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn resilience4j() -> CircuitBreaker {
-        match CircuitBreaker::builder()
-            .failure_threshold(u16::MAX as u32)
-            .failure_rate(0.5, 100, 100)
-            .recovery_timeout(Duration::from_secs(60))
-            .half_open_probes(10)
-            .build()
-        {
-            Ok(breaker) => breaker,
-            Err(_) => panic!("resilience4j defaults are valid"),
+    const_unless_loom! {
+        /// resilience4j's defaults: open when ≥ 50 % of the last 100 calls
+        /// failed (after at least 100 calls), stay open 60 s, then 10 probes.
+        /// (Consecutive failures alone never open it.)
+        ///
+        /// ```
+        /// assert_eq!(stormguard::CircuitBreaker::resilience4j().half_open_probes(), 10);
+        /// ```
+        pub const fn resilience4j() -> CircuitBreaker {
+            const RESILIENCE4J: CircuitBreakerBuilder = CircuitBreaker::builder()
+                .failure_threshold(u16::MAX as u32)
+                .failure_rate(0.5, 100, 100)
+                .recovery_timeout(Duration::from_secs(60))
+                .half_open_probes(10);
+            const _: () = expect_valid(RESILIENCE4J.validate());
+            RESILIENCE4J.build_unchecked()
         }
     }
 
@@ -545,10 +543,9 @@ impl CircuitBreaker {
 impl Default for CircuitBreaker {
     /// The [`CircuitBreaker::builder`] defaults.
     fn default() -> Self {
-        match CircuitBreaker::builder().build() {
-            Ok(breaker) => breaker,
-            Err(_) => unreachable!(),
-        }
+        const DEFAULTS: CircuitBreakerBuilder = CircuitBreaker::builder();
+        const _: () = expect_valid(DEFAULTS.validate());
+        DEFAULTS.build_unchecked()
     }
 }
 
@@ -652,47 +649,81 @@ impl CircuitBreakerBuilder {
         /// assert_eq!(err.field(), "failure_rate");
         /// ```
         pub const fn build(self) -> Result<CircuitBreaker, ConfigError> {
-            if self.failure_threshold == 0 {
-                return Err(ConfigError::new("failure_threshold", ConfigErrorKind::Zero));
+            match self.validate() {
+                Ok(()) => Ok(self.build_unchecked()),
+                Err(error) => Err(error),
             }
-            if self.failure_threshold > u16::MAX as u32 {
-                return Err(ConfigError::new("failure_threshold", ConfigErrorKind::OutOfRange("at most 65535")));
+        }
+    }
+
+    /// The checks of [`build`](CircuitBreakerBuilder::build).
+    const fn validate(&self) -> Result<(), ConfigError> {
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::new("failure_threshold", ConfigErrorKind::Zero));
+        }
+        if self.failure_threshold > u16::MAX as u32 {
+            return Err(ConfigError::new(
+                "failure_threshold",
+                ConfigErrorKind::OutOfRange("at most 65535"),
+            ));
+        }
+        if let Some((rate, window, min_calls)) = self.failure_rate {
+            if !rate.is_finite() {
+                return Err(ConfigError::new("failure_rate", ConfigErrorKind::NotFinite));
             }
+            if rate <= 0.0 || rate > 1.0 {
+                return Err(ConfigError::new(
+                    "failure_rate",
+                    ConfigErrorKind::OutOfRange("in (0, 1]"),
+                ));
+            }
+            if window == 0 || window > u16::MAX as u32 {
+                return Err(ConfigError::new(
+                    "failure_rate.window",
+                    ConfigErrorKind::OutOfRange("between 1 and 65535"),
+                ));
+            }
+            if min_calls == 0 || min_calls > window {
+                return Err(ConfigError::new(
+                    "failure_rate.min_calls",
+                    ConfigErrorKind::OutOfRange("between 1 and the window"),
+                ));
+            }
+        }
+        if self.recovery_timeout.is_zero() {
+            return Err(ConfigError::new("recovery_timeout", ConfigErrorKind::Zero));
+        }
+        if self.half_open_probes == 0 || self.half_open_probes > 1000 {
+            return Err(ConfigError::new(
+                "half_open_probes",
+                ConfigErrorKind::OutOfRange("between 1 and 1000"),
+            ));
+        }
+        if let Some(timeout) = self.probe_timeout {
+            if timeout.is_zero() {
+                return Err(ConfigError::new("probe_timeout", ConfigErrorKind::Zero));
+            }
+        }
+        Ok(())
+    }
+
+    const_unless_loom! {
+        /// The breaker, from settings [`validate`](Self::validate) accepted.
+        const fn build_unchecked(self) -> CircuitBreaker {
             let (rate_permille, window, min_calls) = match self.failure_rate {
                 None => (0, u16::MAX, u16::MAX),
                 Some((rate, window, min_calls)) => {
-                    if !rate.is_finite() {
-                        return Err(ConfigError::new("failure_rate", ConfigErrorKind::NotFinite));
-                    }
-                    if rate <= 0.0 || rate > 1.0 {
-                        return Err(ConfigError::new("failure_rate", ConfigErrorKind::OutOfRange("in (0, 1]")));
-                    }
-                    if window == 0 || window > u16::MAX as u32 {
-                        return Err(ConfigError::new("failure_rate.window", ConfigErrorKind::OutOfRange("between 1 and 65535")));
-                    }
-                    if min_calls == 0 || min_calls > window {
-                        return Err(ConfigError::new("failure_rate.min_calls", ConfigErrorKind::OutOfRange("between 1 and the window")));
-                    }
                     // At least 1 per mille, so a tiny rate is not "off".
                     let permille = (rate * 1000.0 + 1e-6) as u16;
                     (if permille == 0 { 1 } else { permille }, window as u16, min_calls as u16)
                 }
             };
-            if self.recovery_timeout.is_zero() {
-                return Err(ConfigError::new("recovery_timeout", ConfigErrorKind::Zero));
-            }
-            if self.half_open_probes == 0 || self.half_open_probes > 1000 {
-                return Err(ConfigError::new("half_open_probes", ConfigErrorKind::OutOfRange("between 1 and 1000")));
-            }
             let recovery_nanos = duration_to_nanos(self.recovery_timeout);
             let probe_nanos = match self.probe_timeout {
-                Some(timeout) if timeout.is_zero() => {
-                    return Err(ConfigError::new("probe_timeout", ConfigErrorKind::Zero));
-                }
                 Some(timeout) => duration_to_nanos(timeout),
                 None => recovery_nanos,
             };
-            Ok(CircuitBreaker {
+            CircuitBreaker {
                 state: AtomicU64::new(word(CLOSED, 0, 0, 0, 0)),
                 deadline: AtomicU64::new(0),
                 failure_threshold: self.failure_threshold as u16,
@@ -703,7 +734,7 @@ impl CircuitBreakerBuilder {
                 recovery_nanos,
                 probe_nanos,
                 metrics: self.metrics,
-            })
+            }
         }
     }
 }

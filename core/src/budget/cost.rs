@@ -1,7 +1,7 @@
 //! A cost-based retry bucket: the AWS SDKs' "standard" retry quota.
 
 use crate::budget::{Budget, Withdrawal};
-use crate::config::{ConfigError, ConfigErrorKind};
+use crate::config::{preset, ConfigError, ConfigErrorKind};
 use crate::failure::{Failure, FailureClass};
 use crate::sync::{const_unless_loom, transition_u32, AtomicU32, Ordering};
 use crate::time::Instant;
@@ -64,29 +64,63 @@ impl CostBucket {
             throttling_cost: u16,
             success_reward: u16,
         ) -> Result<CostBucket, ConfigError> {
-            if capacity == 0 {
-                return Err(ConfigError::new("capacity", ConfigErrorKind::Zero));
+            match CostBucket::validate(capacity, retry_cost, timeout_cost, throttling_cost, success_reward) {
+                Ok(()) => Ok(CostBucket::new_unchecked(capacity, retry_cost, timeout_cost, throttling_cost, success_reward)),
+                Err(error) => Err(error),
             }
-            let costs = [("retry_cost", retry_cost), ("timeout_cost", timeout_cost), ("throttling_cost", throttling_cost)];
-            let mut i = 0;
-            while i < costs.len() {
-                let (field, cost) = costs[i];
-                if cost == 0 {
-                    return Err(ConfigError::new(field, ConfigErrorKind::Zero));
-                }
-                if cost as u32 > capacity {
-                    return Err(ConfigError::new(field, ConfigErrorKind::OutOfRange("at most capacity")));
-                }
-                i += 1;
+        }
+    }
+
+    /// The checks of [`CostBucket::new`]; any `success_reward` is valid.
+    const fn validate(
+        capacity: u32,
+        retry_cost: u16,
+        timeout_cost: u16,
+        throttling_cost: u16,
+        _success_reward: u16,
+    ) -> Result<(), ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new("capacity", ConfigErrorKind::Zero));
+        }
+        let costs = [
+            ("retry_cost", retry_cost),
+            ("timeout_cost", timeout_cost),
+            ("throttling_cost", throttling_cost),
+        ];
+        let mut i = 0;
+        while i < costs.len() {
+            let (field, cost) = costs[i];
+            if cost == 0 {
+                return Err(ConfigError::new(field, ConfigErrorKind::Zero));
             }
-            Ok(CostBucket {
+            if cost as u32 > capacity {
+                return Err(ConfigError::new(
+                    field,
+                    ConfigErrorKind::OutOfRange("at most capacity"),
+                ));
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    const_unless_loom! {
+        /// A full bucket, from settings [`CostBucket::validate`] accepted.
+        const fn new_unchecked(
+            capacity: u32,
+            retry_cost: u16,
+            timeout_cost: u16,
+            throttling_cost: u16,
+            success_reward: u16,
+        ) -> CostBucket {
+            CostBucket {
                 tokens: AtomicU32::new(capacity),
                 capacity,
                 retry_cost,
                 timeout_cost,
                 throttling_cost,
                 success_reward,
-            })
+            }
         }
     }
 
@@ -98,10 +132,7 @@ impl CostBucket {
         /// assert_eq!(stormguard::CostBucket::aws_standard().tokens(), 500);
         /// ```
         pub const fn aws_standard() -> CostBucket {
-            match CostBucket::new(500, 5, 10, 5, 1) {
-                Ok(bucket) => bucket,
-                Err(_) => panic!("AWS standard numbers are valid"),
-            }
+            preset!(CostBucket(500, 5, 10, 5, 1))
         }
     }
 
@@ -116,10 +147,7 @@ impl CostBucket {
         /// assert_eq!(b.try_retry(&Failure::transient(), Instant::ZERO).unwrap().cost(), 14);
         /// ```
         pub const fn aws_v2_1() -> CostBucket {
-            match CostBucket::new(500, 14, 14, 5, 1) {
-                Ok(bucket) => bucket,
-                Err(_) => panic!("AWS 2.1 numbers are valid"),
-            }
+            preset!(CostBucket(500, 14, 14, 5, 1))
         }
     }
 

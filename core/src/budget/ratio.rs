@@ -4,7 +4,7 @@
 use core::time::Duration;
 
 use crate::budget::{Budget, Withdrawal};
-use crate::config::{ConfigError, ConfigErrorKind};
+use crate::config::{preset, ConfigError, ConfigErrorKind};
 use crate::failure::Failure;
 use crate::sync::{const_unless_loom, transition_u128, AtomicU128, Ordering};
 use crate::time::{duration_to_nanos, Instant};
@@ -126,48 +126,68 @@ impl RetryBudget {
         /// assert_eq!(err.to_string(), "invalid ttl: must be between 1 s and 60 s");
         /// ```
         pub const fn new(ratio: f64, min_per_second: u32, ttl: Duration) -> Result<RetryBudget, ConfigError> {
-            if !ratio.is_finite() {
-                return Err(ConfigError::new("ratio", ConfigErrorKind::NotFinite));
+            match RetryBudget::validate(ratio, min_per_second, ttl) {
+                Ok(()) => Ok(RetryBudget::new_unchecked(ratio, min_per_second, ttl)),
+                Err(error) => Err(error),
             }
-            if ratio < 0.0 || ratio > 1000.0 {
-                return Err(ConfigError::new("ratio", ConfigErrorKind::OutOfRange("between 0 and 1000")));
-            }
-            if min_per_second > MAX_MIN_PER_SECOND {
-                return Err(ConfigError::new(
-                    "min_per_second",
-                    ConfigErrorKind::OutOfRange("at most 50000"),
-                ));
-            }
-            if ttl.as_nanos() < MIN_TTL.as_nanos() || ttl.as_nanos() > MAX_TTL.as_nanos() {
-                return Err(ConfigError::new("ttl", ConfigErrorKind::OutOfRange("between 1 s and 60 s")));
-            }
+        }
+    }
+
+    /// The checks of [`RetryBudget::new`].
+    const fn validate(ratio: f64, min_per_second: u32, ttl: Duration) -> Result<(), ConfigError> {
+        if !ratio.is_finite() {
+            return Err(ConfigError::new("ratio", ConfigErrorKind::NotFinite));
+        }
+        if ratio < 0.0 || ratio > 1000.0 {
+            return Err(ConfigError::new(
+                "ratio",
+                ConfigErrorKind::OutOfRange("between 0 and 1000"),
+            ));
+        }
+        if min_per_second > MAX_MIN_PER_SECOND {
+            return Err(ConfigError::new(
+                "min_per_second",
+                ConfigErrorKind::OutOfRange("at most 50000"),
+            ));
+        }
+        if ttl.as_nanos() < MIN_TTL.as_nanos() || ttl.as_nanos() > MAX_TTL.as_nanos() {
+            return Err(ConfigError::new(
+                "ttl",
+                ConfigErrorKind::OutOfRange("between 1 s and 60 s"),
+            ));
+        }
+        Ok(())
+    }
+
+    const_unless_loom! {
+        /// A budget from settings [`RetryBudget::validate`] accepted (with a
+        /// `ttl` of at least 1 s, a tick is at least 1 ms: never zero).
+        const fn new_unchecked(ratio: f64, min_per_second: u32, ttl: Duration) -> RetryBudget {
             let ttl_nanos = duration_to_nanos(ttl);
             let tick_nanos = ttl_nanos / TICKS_PER_TTL;
             // min/s × 1000 milli × tick seconds; exact for whole milliseconds.
             let reserve_milli_per_tick = (min_per_second as u64 * RETRY as u64 * tick_nanos / 1_000_000_000) as u32;
             let reserve_cap_milli = (min_per_second as u64 * RETRY as u64 * ttl_nanos / 1_000_000_000) as u32;
             let start = State { tick: 0, deposits: 0, reserve: reserve_cap_milli };
-            Ok(RetryBudget {
+            RetryBudget {
                 state: AtomicU128::new(start.pack()),
                 deposit_milli: (ratio * RETRY as f64 + 1e-6) as u32,
                 reserve_milli_per_tick,
                 reserve_cap_milli,
                 tick_nanos,
-            })
+            }
         }
     }
 
-    /// Linkerd's defaults: ratio 0.2, 10 retries per second, ttl 10 s.
-    ///
-    /// ```
-    /// let b = stormguard::RetryBudget::linkerd();
-    /// assert_eq!(b.available_milli(stormguard::Instant::ZERO), 100_000); // 100 retries when idle
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn linkerd() -> RetryBudget {
-        match RetryBudget::new(0.2, 10, Duration::from_secs(10)) {
-            Ok(budget) => budget,
-            Err(_) => unreachable!(),
+    const_unless_loom! {
+        /// Linkerd's defaults: ratio 0.2, 10 retries per second, ttl 10 s.
+        ///
+        /// ```
+        /// let b = stormguard::RetryBudget::linkerd();
+        /// assert_eq!(b.available_milli(stormguard::Instant::ZERO), 100_000); // 100 retries when idle
+        /// ```
+        pub const fn linkerd() -> RetryBudget {
+            preset!(RetryBudget(0.2, 10, Duration::from_secs(10)))
         }
     }
 
@@ -285,10 +305,7 @@ impl RetryBudget {
 impl Default for RetryBudget {
     /// [`RetryBudget::linkerd`]'s numbers.
     fn default() -> Self {
-        match RetryBudget::new(0.2, 10, Duration::from_secs(10)) {
-            Ok(budget) => budget,
-            Err(_) => unreachable!(),
-        }
+        RetryBudget::linkerd()
     }
 }
 
