@@ -95,7 +95,7 @@ impl RateBudget {
     fn new(per_second: f64, burst: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let burst = match burst {
             Some(b) => count("burst", b)?,
-            // Default: one second's worth, as the seed's bucket holds.
+            // Default: a burst of one second's worth of retries.
             None if per_second.is_finite() => per_second.ceil().clamp(1.0, u32::MAX as f64) as u32,
             None => 1,
         };

@@ -590,8 +590,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_snippet_schedule_without_jitter() {
-        // Seed "Retry amplification", snippet 1: 100, 200, 400, 800, 1600 ms.
+    fn doubling_schedule_without_jitter() {
+        // Base 100 ms, factor 2: 100, 200, 400, 800, 1600 ms.
         let b = exp(100, 2.0, 60_000, Jitter::None);
         let ms: Vec<u64> = (0..5).map(|n| b.nominal_nanos(n) / MS).collect();
         assert_eq!(ms, [100, 200, 400, 800, 1600]);

@@ -55,9 +55,9 @@
 //!
 //! | budget | limits retries to | pick it when | follows |
 //! |---|---|---|---|
-//! | [`Throttle`] | none while more than half the bucket is gone; each failure takes 1 token, each success earns `token_ratio` | you speak gRPC, or want the A6 numbers (10 tokens, ratio 0.1) | gRPC proposal A6 `retryThrottling`; seed "Scene 07" |
-//! | [`RetryBudget`] | `ratio` × requests + `min_per_second` | traffic varies and retries should scale with it (the usual choice for a service) | Finagle `RetryBudget`, Linkerd, tower `TpsBudget`; seed "Retry amplification" |
-//! | [`RateBudget`] | `per_second`, bursts of `burst` | the server's spare capacity for retries is a fixed, known number | GCRA; seed "Networks fail…" |
+//! | [`Throttle`] | none while more than half the bucket is gone; each failure takes 1 token, each success earns `token_ratio` | you speak gRPC, or want the A6 numbers (10 tokens, ratio 0.1) | gRPC proposal A6 `retryThrottling` |
+//! | [`RetryBudget`] | `ratio` × requests + `min_per_second` | traffic varies and retries should scale with it (the usual choice for a service) | Finagle `RetryBudget`, Linkerd, tower `TpsBudget` |
+//! | [`RateBudget`] | `per_second`, bursts of `burst` | the server's spare capacity for retries is a fixed, known number | the generic cell rate algorithm (GCRA), as in governor |
 //! | [`CostBucket`] | a capacity paid per retry by class, refunded on success | you want the AWS SDK "standard" retry quota | AWS SDKs' standard retry mode |
 //! | [`NoBudget`] | nothing | one client cannot hurt the server, or tests | |
 //!
@@ -83,8 +83,9 @@
 //!   On 32-bit targets without 64-bit atomics, the 64-bit words go through
 //!   `portable-atomic`'s fallback, which is not lock-free.
 //!
-//! Where the seed documents' pseudo-code and the standards differ, stormguard
-//! follows the standard and says so where it matters.
+//! Where common practice and the standards differ (gRPC proposal A6, RFC 9110,
+//! the IETF Idempotency-Key draft), stormguard follows the standard and says
+//! so where it matters.
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -2,7 +2,7 @@
 //! (4 workers, a 4 s brownout, 14 s of calls) over several seeds.
 //!
 //! Blind retries turn a brownout into a retry storm that outlives its
-//! trigger (seed "Scene 07"); backoff and jitter alone do not stop it; a
+//! trigger (a metastable failure); backoff and jitter alone do not stop it; a
 //! budget keeps the offered load near the no-retry load and lets the
 //! backend recover within seconds. And the studies: a herd re-synchronised
 //! by backoff without jitter, 27 pool calls from 3 nested layers, and the

@@ -1,7 +1,6 @@
-//! "Retry at one layer" (seed "Retry amplification", snippet 3): three layers
-//! that each retry 3 times cost 3³ = 27 calls at the bottom when every layer
-//! retries blindly, and 3 when each layer reports its give-up as already
-//! retried.
+//! "Retry at one layer": three layers that each retry 3 times cost
+//! 3³ = 27 calls at the bottom when every layer retries blindly, and 3 when
+//! each layer reports its give-up as already retried.
 
 use core::cell::Cell;
 use core::time::Duration;

@@ -170,7 +170,7 @@ enum Effect {
 
 impl CircuitBreaker {
     /// A builder with the defaults: open after 5 consecutive failures, no
-    /// failure-rate rule, recover after 30 s (the seed's numbers), one
+    /// failure-rate rule, recover after 30 s, one
     /// half-open probe, a probe timeout equal to the recovery timeout.
     ///
     /// ```

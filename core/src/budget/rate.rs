@@ -9,9 +9,9 @@ use crate::time::Instant;
 /// At most `per_second` retries per second, refilled continuously, with
 /// bursts of up to `burst`.
 ///
-/// The seed "Networks fail…" builds this as a token bucket behind a lock that
-/// reads the clock on every call. Here it is the generic cell rate algorithm
-/// (as in governor): the whole state is one "theoretical arrival time" in an
+/// The usual way to write this is a token bucket behind a lock that reads
+/// the clock on every call. Here it is the generic cell rate algorithm
+/// (GCRA, as in governor): the whole state is one "theoretical arrival time" in an
 /// `AtomicU64`; a retry is allowed when that time is no further than
 /// `burst − 1` intervals ahead of `now`, and pushes it one interval
 /// forward — one compare-and-swap. Idle time refills the burst; nothing

@@ -21,10 +21,11 @@ use crate::time::{duration_to_nanos, Instant};
 ///
 /// Deposits fade with time constant `ttl` (each `ttl / 1000` tick takes
 /// 1/1000 of them), so the balance holds about `ratio × (requests in the
-/// last ttl)`, as Finagle's expiring deposits do. That is the cap the seed's
-/// `RetryBudget` lacks: there, hours of healthy traffic bank tokens without
-/// bound, and the next outage releases them as one burst of thousands of
-/// retries. The deposits are also hard-capped at 4 294 967 retries.
+/// last ttl)`, as Finagle's expiring deposits do. That is the cap a plain
+/// counter of deposits lacks: with one, hours of healthy traffic bank tokens
+/// without bound, and the next outage releases them as one burst of
+/// thousands of retries. The deposits are also hard-capped at 4 294 967
+/// retries.
 ///
 /// Defaults are Linkerd's (ratio 0.2, 10 per second, ttl 10 s); validation
 /// follows Finagle (ttl in [1 s, 60 s], ratio in [0, 1000]).
@@ -349,8 +350,9 @@ mod tests {
 
     #[test]
     fn hours_of_healthy_traffic_do_not_bank_a_burst() {
-        // 1000 requests/s for an hour, never a retry. The seed's budget
-        // would hold 360 000 tokens; this one holds about ratio × 1000 × ttl.
+        // 1000 requests/s for an hour, never a retry. A counter that never
+        // forgets would hold 360 000 tokens; this one holds about
+        // ratio × 1000 × ttl.
         let b = RetryBudget::new(0.1, 0, TTL).unwrap();
         let mut now = Instant::ZERO;
         for _ in 0..(3600 * 100) {

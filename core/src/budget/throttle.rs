@@ -13,8 +13,9 @@ use crate::time::Instant;
 /// every successful call adds `token_ratio`; the count is clamped to
 /// `[0, max_tokens]`. Retries are allowed only while tokens are **above**
 /// `max_tokens / 2` — throttled at or below it. This is proposal A6's
-/// `retryThrottling` and grpc-go's and grpc-java's arithmetic; the "Scene 07"
-/// seed writes `tokens >= max/2`, and stormguard follows the standard.
+/// `retryThrottling`, as grpc-go and grpc-java implement it: a bucket
+/// exactly half full does not retry (a `tokens >= max / 2` check, an easy
+/// slip, would let it).
 ///
 /// Under a brownout every call fails, the bucket drains to half within
 /// `max_tokens / 2` failures, and from then on only the original calls reach
@@ -208,7 +209,7 @@ mod tests {
 
     #[test]
     fn a6_test_vector() {
-        // SPECS: max 10, ratio 0.1: failures 1–4 still allow a retry; after
+        // A6's numbers, max 10, ratio 0.1: failures 1–4 still allow a retry; after
         // the 5th (5.000) throttled; 10 successes → 6.0, allowed again; a
         // failure then → 5.0, throttled again.
         let t = Throttle::new(10, 0.1).unwrap();

@@ -1,9 +1,10 @@
-//! The double-billing bug of a blindly retried `charge`, and its cure: an idempotency key on the
-//! client and the server's `IdempotencyTable`.
+//! The double-billing bug of blind retries, and its cure: an idempotency key
+//! on the client (the IETF draft "The Idempotency-Key HTTP Header Field";
+//! Stripe's keys work the same way) and the server's `IdempotencyTable`.
 //!
 //! `charge` moves money; a retry cannot tell whether the first attempt ran
-//! ("the leak: a retry can't tell if the first attempt ran"). When the
-//! bank charges and the response is lost, a blind `callWithRetry`
+//! (a lost response looks exactly like a request that never arrived). When
+//! the bank charges and the response is lost, a naive `callWithRetry`
 //! retries blindly and bills twice. stormguard's gate refuses that replay
 //! for a `NonIdempotent` method (no double bill, but no receipt either);
 //! with an `Idempotency-Key` sent on every attempt and a table on the
@@ -90,7 +91,7 @@ impl Bank {
         }
     }
 
-    /// The side effect: `balance -= amount` (the `charge` being retried).
+    /// The side effect: `balance -= amount`.
     fn bill(&mut self, amount: i64) -> u32 {
         self.balance -= amount;
         self.charges += 1;
@@ -98,7 +99,7 @@ impl Bank {
         self.next_receipt - 1
     }
 
-    /// `charge(name, amount)`, as the seed wrote it: no key.
+    /// `charge(name, amount)`, as it is usually first written: no key.
     fn charge(&mut self, amount: i64, fault: Fault) -> Result<u32, Failure> {
         if fault == Fault::BeforeCharge {
             self.last = "handler failed before charging".into();
@@ -159,7 +160,7 @@ fn deliver(receipt: u32, fault: Fault, last: &mut String) -> Result<u32, Failure
     }
 }
 
-/// A blind `callWithRetry`, as retry loops are often written: retry every failure up to `max_attempts`,
+/// A naive `callWithRetry`: retry every failure up to `max_attempts`,
 /// whatever the method.
 fn call_with_retry_blind(
     bank: &mut Bank,
@@ -257,7 +258,7 @@ fn main() {
     const LOST_ONCE: &[Fault] = &[Fault::LoseResponse];
     println!("1. One charge of 30; the bank charges, and its response is lost\n");
 
-    println!("   a blind callWithRetry (retries every failure, 3 attempts):");
+    println!("   a naive callWithRetry (retries every failure, 3 attempts):");
     let mut bank = Bank::new(100);
     let mut net = Network::Script(LOST_ONCE);
     call_with_retry_blind(&mut bank, &mut net, 30, 3, true);

@@ -1,5 +1,5 @@
 //! The herd study: many clients fail at the same instant and retry with the
-//! same backoff (seed "Retry amplification", snippet 1).
+//! same backoff: 5 attempts, exponential from 100 ms, factor 2.
 
 use core::time::Duration;
 
@@ -9,9 +9,9 @@ use stormguard::{
 
 use super::stream_seed;
 
-/// The snippet's attempts per client: the first and 4 retries.
+/// Attempts per client: the first and 4 retries.
 pub const HERD_ATTEMPTS: u32 = 5;
-/// The snippet's first backoff.
+/// The first backoff.
 pub const HERD_BASE: Duration = Duration::from_millis(100);
 /// The width of the bins arrivals are counted in.
 pub const HERD_BIN: Duration = Duration::from_millis(10);
@@ -42,7 +42,7 @@ pub struct HerdResult {
 }
 
 /// `clients` clients whose calls all fail at instant zero against a
-/// dependency that stays down; each makes the snippet's 5 attempts
+/// dependency that stays down; each makes 5 attempts
 /// (exponential backoff from 100 ms, factor 2) with `jitter`, every
 /// decision made by its own seeded `Retry`. Counts the retries
 /// arriving in each 10 ms bin.

@@ -1,5 +1,5 @@
 //! The nested study: three layers that each retry 3 times, against a dead
-//! connection pool (seed "Retry amplification", snippet 3).
+//! connection pool: retries multiply across layers.
 
 use core::cell::Cell;
 use core::time::Duration;

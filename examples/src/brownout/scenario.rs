@@ -20,7 +20,7 @@ use stormguard::{
 pub enum Scenario {
     /// One attempt per call.
     NoRetries,
-    /// The seed's loop: up to 3 retries, each at once.
+    /// The naive loop: up to 3 retries, each at once.
     Naive,
     /// Up to 3 retries after 100, 200 and 400 ms exactly.
     ExponentialNoJitter,
