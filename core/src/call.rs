@@ -449,6 +449,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// Replaces the jitter generator: a driver that seeds only when a retry
     /// may need jitter (a first-try success then draws no entropy at all)
     /// calls this before the first failure.
+    #[cfg(any(feature = "async", feature = "std"))]
     #[inline]
     pub(crate) fn reseed(&mut self, rng: Random) {
         self.retry.reseed(rng);

@@ -8,11 +8,46 @@
 //! never reads a clock and never does I/O. The caller passes `now` in and
 //! gets a [`Decision`] out, in the style of smoltcp and quinn-proto.
 //!
+//! # With a runtime: the async driver
+//!
+//! ```
+//! use core::future::{ready, Ready};
+//! use core::time::Duration;
+//! use stormguard::driver::{RetryExt, StdClock};
+//! use stormguard::{Failure, RetryPolicy};
+//!
+//! // Any `Fn(Duration) -> impl Future` sleeps; a runtime adapter
+//! // (stormguard-smol, stormguard-async-std) sets its own for you.
+//! fn no_wait(_: Duration) -> Ready<()> { ready(()) }
+//!
+//! let policy = RetryPolicy::builder().max_attempts(3).build()?;
+//! let mut calls = 0;
+//! let call = (|| { calls += 1; ready(if calls < 3 { Err(503u16) } else { Ok("body") }) })
+//!     .retry(&policy)
+//!     .sleeper(no_wait)
+//!     .clock(StdClock)
+//!     .when(|status| if *status >= 500 { Failure::transient() } else { Failure::permanent() });
+//! # let body = futures_poll(call);
+//! // let body = call.await;
+//! assert_eq!(body, Ok("body"));
+//! # fn futures_poll<F: core::future::IntoFuture>(f: F) -> F::Output {
+//! #     let mut f = core::pin::pin!(f.into_future());
+//! #     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+//! #     loop { if let core::task::Poll::Ready(v) = core::future::Future::poll(f.as_mut(), &mut cx) { return v; } }
+//! # }
+//! # Ok::<(), stormguard::ConfigError>(())
+//! ```
+//!
 //! # Driving the state machine by hand
+//!
+//! Every driver is a thin loop over [`Call`]: it takes the breaker's
+//! permit before each attempt, tells the breaker and the budget how the
+//! attempt went, counts the metrics and hands back the [`Decision`]. The
+//! caller only runs attempts, reads its clock and sleeps:
 //!
 //! ```
 //! use core::time::Duration;
-//! use stormguard::{Backoff, Decision, Failure, GiveUp, Instant, Jitter, NoBudget, Retry, RetryPolicy};
+//! use stormguard::{Backoff, Call, Decision, Failure, GiveUp, Instant, Jitter, RetryPolicy};
 //!
 //! let policy = RetryPolicy::builder()
 //!     .max_attempts(5)
@@ -20,17 +55,21 @@
 //!     .deadline(Duration::from_secs(1))
 //!     .build()?;
 //! let mut now = Instant::ZERO; // a fake clock: time is just a value
-//! let mut call = Retry::with_seed(&policy, now, 42);
+//! let mut call = Call::with_seed(&policy, 42);
 //! let mut waits = Vec::new();
 //! let outcome = loop {
+//!     let attempt = match call.begin_attempt(now) {
+//!         Ok(attempt) => attempt,
+//!         Err(decision) => break decision,
+//!     };
 //!     now += Duration::from_millis(100); // the attempt runs 100 ms, then times out
-//!     match call.on_failure(&Failure::timeout(), now, &NoBudget) {
+//!     match attempt.fail(&Failure::timeout(), now) {
 //!         Decision::Retry { after } => { waits.push(after.as_millis()); now += after; }
-//!         Decision::GiveUp(reason) => break reason,
+//!         decision => break decision,
 //!     }
 //! };
 //! assert_eq!(waits, [100, 200]); // a third retry, at 600 + 400 ms, would miss the deadline
-//! assert_eq!(outcome, GiveUp::DeadlineExceeded);
+//! assert_eq!(outcome, Decision::GiveUp(GiveUp::DeadlineExceeded));
 //! assert_eq!(call.attempts(), 3);
 //! # Ok::<(), stormguard::ConfigError>(())
 //! ```
@@ -47,9 +86,11 @@
 //! | [`Budget`] and its implementations | the limit on retries shared by every call of a client |
 //! | [`CircuitBreaker`] | stops calls to a service that is down; half-open admits exactly N probes |
 //! | [`RetryPolicy`] | validated, shareable configuration (`const`, usable in a `static`) |
-//! | [`Retry`], [`Decision`], [`GiveUp`] | one logical call's state machine |
+//! | [`Call`], [`Attempt`] | one logical call's lifecycle: the breaker's permit per attempt, what the breaker and the budget are told, the metrics, the decision |
+//! | [`Retry`], [`Decision`], [`GiveUp`] | the decision half of a call |
 //! | [`Metrics`] | atomic counters of attempts, retries, give-ups by reason, breaker transitions |
-//! | [`driver`] | the async retry future over any runtime's [`Sleeper`] and [`Clock`]: `(|| call()).retry(&policy).await` |
+//! | [`Random`] | the seedable generator jitter is drawn from |
+//! | [`driver`] | the async retry future over any runtime's [`Sleeper`] and [`Clock`] (`(|| call()).retry(&policy).await`), and a blocking loop |
 //!
 //! # Which budget to pick
 //!
@@ -67,13 +108,19 @@
 //!
 //! # Features
 //!
-//! - `std` (default): [`Retry::new`] seeds each call's jitter freshly, and
-//!   [`Instant::from_std`] converts from `std::time::Instant`. Firmware turns
-//!   default features off (`default-features = false`) and seeds each call
-//!   with [`Retry::with_seed`]; the crate then builds for targets without a
-//!   heap, such as `thumbv6m-none-eabi`.
-//! - `async` (default): the [`driver`] module — the retry future, `no_std`
-//!   and allocation-free, for any executor (smol, async-std, embassy…).
+//! - `std` (default): [`Call::new`], [`Retry::new`] and the drivers seed
+//!   each call's jitter freshly, [`Instant::from_std`] converts from
+//!   `std::time::Instant`, and the blocking driver
+//!   ([`driver::BlockingRetryExt`]) sleeps the thread. Firmware turns default
+//!   features off (`default-features = false`); the crate then builds for
+//!   targets without a heap, such as `thumbv6m-none-eabi`. Without `std`
+//!   there is no entropy, and no silent default: a call needs a seed
+//!   ([`Call::with_seed`], [`Retry::with_seed`], or `.seed(...)` on a retry
+//!   future, without which it does not compile), unique to the device and
+//!   the call, or identical devices rebooting together after a power cut
+//!   would retry in lock-step.
+//! - `async` (default): the [`driver`]'s retry future, `no_std` and
+//!   allocation-free, for any executor (smol, async-std, embassy…).
 //! - `critical-section`: for targets without atomic compare-and-swap
 //!   (`thumbv6m-none-eabi`): the budgets, the breaker and the metrics run
 //!   their atomic updates in a critical section, which the firmware provides
@@ -81,7 +128,9 @@
 //!   firmware may build with
 //!   `RUSTFLAGS="--cfg portable_atomic_unsafe_assume_single_core"` instead.
 //!   On 32-bit targets without 64-bit atomics, the 64-bit words go through
-//!   `portable-atomic`'s fallback, which is not lock-free.
+//!   `portable-atomic`'s fallback, which is not lock-free; so does
+//!   [`RetryBudget`]'s 128-bit word on targets without a 128-bit
+//!   compare-and-swap.
 //!
 //! Where common practice and the standards differ (gRPC proposal A6, RFC 9110,
 //! the IETF Idempotency-Key draft), stormguard follows the standard and says

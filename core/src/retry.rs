@@ -157,6 +157,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
     }
 
     /// Replaces the jitter generator (before any draw: see `Call::reseed`).
+    #[cfg(any(feature = "async", feature = "std"))]
     #[inline]
     pub(crate) fn reseed(&mut self, rng: Random) {
         self.rng = rng;

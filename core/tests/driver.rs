@@ -73,12 +73,12 @@ trait OnWorld: Sized {
     fn on(self, world: &World) -> Self::On;
 }
 
-impl<'a, Op, Fut, T, E> OnWorld for Retrying<'a, Op>
+impl<'a, Op, Fut, T, E> OnWorld for stormguard::driver::Unconfigured<'a, Op>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    type On = Retrying<'a, Op, World, World>;
+    type On = Retrying<'a, Op, World, World, stormguard::driver::FreshSeed>;
     fn on(self, world: &World) -> Self::On {
         self.sleeper(world.clone()).clock(world.clone())
     }
@@ -339,6 +339,89 @@ fn a_retry_that_cannot_finish_in_time_gives_up_at_once() {
     );
     assert_eq!(err.last(), &LastAttempt::Failed(503));
     assert_eq!(world.now_ms(), 100);
+}
+
+#[test]
+fn a_sleep_that_overshoots_the_deadline_ends_the_call_before_the_next_attempt() {
+    static METRICS: stormguard::Metrics = stormguard::Metrics::new();
+    let world = World::default();
+    let svc = Service::new(&world, 10, &[Err(503)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(MS * 100).jitter(Jitter::None))
+        .deadline(MS * 500)
+        .metrics(&METRICS)
+        .build()
+        .unwrap();
+    // The runtime wakes the call a second late: the next attempt would
+    // begin after the deadline, so it never begins.
+    let late = |d: Duration| world.timer(d.as_millis() as u64 + 1000);
+    let err = world
+        .run(
+            (|| svc.call())
+                .retry(&policy)
+                .sleeper(late)
+                .clock(world.clone())
+                .when(http),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (GiveUp::DeadlineExceeded, 1)
+    );
+    assert_eq!(err.last(), &LastAttempt::Failed(503));
+    assert_eq!(svc.starts().len(), 1);
+    assert_eq!(
+        METRICS.snapshot().give_ups().get(GiveUp::DeadlineExceeded),
+        1,
+        "counted once, by the lifecycle"
+    );
+}
+
+#[test]
+fn permanent_errors_and_unsafe_replays_never_open_the_breaker() {
+    let world = World::default();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .build()
+        .unwrap();
+    let policy = policy(3, 10);
+    for _ in 0..5 {
+        let not_found = Service::new(&world, 1, &[Err(404)]);
+        let err = world
+            .run(
+                (|| not_found.call())
+                    .retry(&policy)
+                    .on(&world)
+                    .when(http)
+                    .breaker(&breaker),
+            )
+            .unwrap_err();
+        assert_eq!(err.reason(), GiveUp::NotRetryable);
+        let charge = Service::new(&world, 1, &[Err(503)]);
+        let err = world
+            .run(
+                (|| charge.call())
+                    .retry(&policy)
+                    .on(&world)
+                    .when(http)
+                    .breaker(&breaker)
+                    .idempotency(Idempotency::NonIdempotent),
+            )
+            .unwrap_err();
+        assert_eq!(err.reason(), GiveUp::UnsafeToReplay);
+    }
+    assert_eq!(breaker.state(), BreakerState::Closed);
+    // A retryable 503 on an idempotent call is the breaker's business.
+    let down = Service::new(&world, 1, &[Err(503)]);
+    let _ = world.run(
+        (|| down.call())
+            .retry(&policy)
+            .on(&world)
+            .when(http)
+            .breaker(&breaker),
+    );
+    assert_eq!(breaker.state(), BreakerState::Open);
 }
 
 #[test]

@@ -54,7 +54,8 @@ use core::future::Future;
 use core::time::Duration;
 
 pub use stormguard::driver::{
-    AnyError, Classify, LastAttempt, NoNotify, Notify, RetryError, RetryFuture, Retrying, StdClock,
+    AnyError, Classify, FreshSeed, LastAttempt, NoNotify, Notify, RetryError, RetryFuture, RetryIf,
+    Retrying, StdClock,
 };
 #[doc(no_inline)]
 pub use stormguard::*;
@@ -82,7 +83,7 @@ impl Sleeper for AsyncStdSleeper {
 
 /// A retried call on async-std: [`Retrying`] with async-std's timer and the standard
 /// clock.
-pub type AsyncStdRetrying<'a, Op> = Retrying<'a, Op, AsyncStdSleeper, StdClock>;
+pub type AsyncStdRetrying<'a, Op> = Retrying<'a, Op, AsyncStdSleeper, StdClock, FreshSeed>;
 
 /// `(|| call()).retry(&policy)`, on async-std's timer: the core's
 /// [`driver::RetryExt`] with the runtime filled in.

@@ -49,7 +49,8 @@ use core::future::Future;
 use core::time::Duration;
 
 pub use stormguard::driver::{
-    AnyError, Classify, LastAttempt, NoNotify, Notify, RetryError, RetryFuture, Retrying, StdClock,
+    AnyError, Classify, FreshSeed, LastAttempt, NoNotify, Notify, RetryError, RetryFuture, RetryIf,
+    Retrying, StdClock,
 };
 #[doc(no_inline)]
 pub use stormguard::*;
@@ -76,7 +77,7 @@ impl Sleeper for SmolSleeper {
 
 /// A retried call on smol: [`Retrying`] with smol's timer and the standard
 /// clock.
-pub type SmolRetrying<'a, Op> = Retrying<'a, Op, SmolSleeper, StdClock>;
+pub type SmolRetrying<'a, Op> = Retrying<'a, Op, SmolSleeper, StdClock, FreshSeed>;
 
 /// `(|| call()).retry(&policy)`, on smol's timer: the core's
 /// [`driver::RetryExt`] with the runtime filled in.

@@ -218,39 +218,12 @@ impl<B: Budget> Budget for Option<B> {
     }
 }
 
-impl<B: Budget + ?Sized> Budget for &B {
-    #[inline]
-    fn on_request(&self, now: Instant) {
-        (**self).on_request(now)
-    }
 
-    #[inline]
-    fn on_failure(&self, failure: &Failure, now: Instant) {
-        (**self).on_failure(failure, now)
-    }
-
-    #[inline]
-    fn try_retry(&self, failure: &Failure, now: Instant) -> Option<Withdrawal> {
-        (**self).try_retry(failure, now)
-    }
-
-    #[inline]
-    fn on_success(&self, last_retry: Option<Withdrawal>, now: Instant) {
-        (**self).on_success(last_retry, now)
-    }
-
-    #[inline]
-    fn needs_time(&self) -> bool {
-        (**self).needs_time()
-    }
-}
-
-/// A budget shared through a smart pointer (`Arc<Throttle>`,
-/// `Rc<dyn Budget>`, `Box<dyn Budget>`) is a budget.
-#[cfg(feature = "std")]
+/// A budget behind a reference — or, with `std`, a smart pointer
+/// (`Arc<Throttle>`, `Rc<dyn Budget>`, `Box<dyn Budget>`) — is a budget.
 macro_rules! forward_budget {
-    ($($pointer:ident)::+) => {
-        impl<B: Budget + ?Sized> Budget for $($pointer)::+<B> {
+    ($pointer:ty) => {
+        impl<B: Budget + ?Sized> Budget for $pointer {
             #[inline]
             fn on_request(&self, now: Instant) {
                 (**self).on_request(now)
@@ -279,9 +252,10 @@ macro_rules! forward_budget {
     };
 }
 
+forward_budget!(&B);
 #[cfg(feature = "std")]
-forward_budget!(std::boxed::Box);
+forward_budget!(std::boxed::Box<B>);
 #[cfg(feature = "std")]
-forward_budget!(std::rc::Rc);
+forward_budget!(std::rc::Rc<B>);
 #[cfg(feature = "std")]
-forward_budget!(std::sync::Arc);
+forward_budget!(std::sync::Arc<B>);

@@ -7,7 +7,9 @@ use crate::budget::Budget;
 use crate::decision::Decision;
 use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper};
 use crate::driver::error::retry_error;
-use crate::driver::{Classify, Clock, LastAttempt, Notify, RetryError, Retrying, StdClock};
+use crate::driver::{
+    Classify, Clock, FreshSeed, LastAttempt, Notify, RetryError, Retrying, StdClock,
+};
 use crate::failure::Failure;
 use crate::policy::RetryPolicy;
 
@@ -86,20 +88,26 @@ impl BlockingSleeper for ThreadSleep {
 pub trait BlockingRetryExt: Sized {
     /// A retried blocking call of `self` under `policy`; configure it
     /// further and run it with [`.call()`](Retrying::call).
-    fn retry(self, policy: &RetryPolicy) -> Retrying<'_, Blocking<Self>, ThreadSleep, StdClock>;
+    fn retry(
+        self,
+        policy: &RetryPolicy,
+    ) -> Retrying<'_, Blocking<Self>, ThreadSleep, StdClock, FreshSeed>;
 }
 
 impl<Op, T, E> BlockingRetryExt for Op
 where
     Op: FnMut() -> Result<T, E>,
 {
-    fn retry(self, policy: &RetryPolicy) -> Retrying<'_, Blocking<Self>, ThreadSleep, StdClock> {
+    fn retry(
+        self,
+        policy: &RetryPolicy,
+    ) -> Retrying<'_, Blocking<Self>, ThreadSleep, StdClock, FreshSeed> {
         Retrying::new(Blocking(self), policy)
             .map(|(_, _, b, k, n, r)| (ThreadSleep, StdClock, b, k, n, r))
     }
 }
 
-impl<'a, Op, T, E, S, C, B, K, N, R> Retrying<'a, Blocking<Op>, S, C, B, K, N, R>
+impl<'a, Op, T, E, S, C, B, K, N, R> Retrying<'a, Blocking<Op>, S, C, R, B, K, N>
 where
     Op: FnMut() -> Result<T, E>,
 {
@@ -131,7 +139,7 @@ where
     pub fn sleeper<S2: super::BlockingSleeper>(
         self,
         sleeper: S2,
-    ) -> Retrying<'a, Blocking<Op>, S2, C, B, K, N, R> {
+    ) -> Retrying<'a, Blocking<Op>, S2, C, R, B, K, N> {
         self.map(|(_, c, b, k, n, r)| (sleeper, c, b, k, n, r))
     }
 
@@ -174,7 +182,7 @@ where
             seed,
             settings,
         } = self;
-        let mut call = Retrying::<Blocking<Op>, S, C, B, K, N, R>::start_call(&settings, budget);
+        let mut call = Retrying::<Blocking<Op>, S, C, R, B, K, N>::start_call(&settings, budget);
         let mut seed = LazySeed::new(seed);
         let mut time = Timekeeper::new(&call);
         let mut last = None;

@@ -7,7 +7,9 @@ use core::time::Duration;
 use crate::breaker::CircuitBreaker;
 use crate::budget::{Budget, NoBudget};
 use crate::call::Call;
-use crate::driver::{AnyError, Clock, NoClockSet, NoNotify, NoSleeperSet};
+use crate::driver::{
+    AnyError, Clock, NoNotify, SetAClockOrUseARuntimeAdapter, SetASleeperOrUseARuntimeAdapter,
+};
 use crate::idempotency::Idempotency;
 use crate::policy::RetryPolicy;
 use crate::random::Random;
@@ -48,16 +50,7 @@ use crate::random::Random;
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
 #[must_use = "a retried call does nothing until it is awaited (or, blocking, called)"]
-pub struct Retrying<
-    'a,
-    Op,
-    S = NoSleeperSet,
-    C = NoClockSet,
-    B = NoBudget,
-    K = AnyError,
-    N = NoNotify,
-    R = FreshSeed,
-> {
+pub struct Retrying<'a, Op, S, C, R, B = NoBudget, K = AnyError, N = NoNotify> {
     pub(crate) op: Op,
     pub(crate) sleeper: S,
     pub(crate) clock: C,
@@ -105,6 +98,25 @@ impl SeedSource for FreshSeed {
     }
 }
 
+/// The seed of a call that was not given one: a [`FreshSeed`] with `std`;
+/// without `std`, [`WithoutStdSetASeed`], which is no seed at all — the call
+/// does not compile until `.seed(...)` gives one.
+#[cfg(feature = "std")]
+pub type DefaultSeed = FreshSeed;
+/// The seed of a call that was not given one: a [`FreshSeed`] with `std`;
+/// without `std`, [`WithoutStdSetASeed`], which is no seed at all — the call
+/// does not compile until `.seed(...)` gives one.
+#[cfg(not(feature = "std"))]
+pub type DefaultSeed = WithoutStdSetASeed;
+
+/// The seed of a call made without `std` and without `.seed(...)`: not a
+/// [`SeedSource`], so the call does not compile, and the compiler's error
+/// ("`Retrying<…, WithoutStdSetASeed>` is not a future") names what to do.
+/// There is no entropy to draw a seed from without `std`, and a silent
+/// default would make identical devices retry in lock-step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct WithoutStdSetASeed;
+
 /// A seed given with [`.seed(...)`](Retrying::seed): the same seed, the
 /// same delays.
 ///
@@ -121,18 +133,24 @@ impl SeedSource for Seed {
     }
 }
 
-impl<'a, Op> Retrying<'a, Op> {
+/// A retried call just made by `RetryExt::retry`, before a runtime is
+/// given: the sleeper and clock slots hold placeholders whose names, in a
+/// compiler error, say what is missing.
+pub type Unconfigured<'a, Op> =
+    Retrying<'a, Op, SetASleeperOrUseARuntimeAdapter, SetAClockOrUseARuntimeAdapter, DefaultSeed>;
+
+impl<'a, Op> Unconfigured<'a, Op> {
     /// A retried call of `op` under `policy`, with every setting at its
     /// default and no runtime yet.
     pub(crate) fn new(op: Op, policy: &'a RetryPolicy) -> Self {
         Retrying {
             op,
-            sleeper: NoSleeperSet,
-            clock: NoClockSet,
+            sleeper: SetASleeperOrUseARuntimeAdapter,
+            clock: SetAClockOrUseARuntimeAdapter,
             budget: NoBudget,
             classify: AnyError,
             notify: NoNotify,
-            seed: FreshSeed,
+            seed: DefaultSeed::default(),
             settings: Settings {
                 policy,
                 breaker: None,
@@ -143,14 +161,14 @@ impl<'a, Op> Retrying<'a, Op> {
     }
 }
 
-impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R> {
+impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N> {
     /// The same call with its runtime, budget, hooks and seed passed
     /// through `f` (the builder methods that change a type use it).
     #[allow(clippy::type_complexity)]
     pub(crate) fn map<S2, C2, B2, K2, N2, R2>(
         self,
         f: impl FnOnce((S, C, B, K, N, R)) -> (S2, C2, B2, K2, N2, R2),
-    ) -> Retrying<'a, Op, S2, C2, B2, K2, N2, R2> {
+    ) -> Retrying<'a, Op, S2, C2, R2, B2, K2, N2> {
         let parts = (
             self.sleeper,
             self.clock,
@@ -183,7 +201,7 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R> {
     /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).clock(Zero);
     /// # let _ = call;
     /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> Retrying<'a, Op, S, C2, B, K, N, R> {
+    pub fn clock<C2: Clock>(self, clock: C2) -> Retrying<'a, Op, S, C2, R, B, K, N> {
         self.map(|(s, _, b, k, n, r)| (s, clock, b, k, n, r))
     }
 
@@ -198,7 +216,7 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R> {
     /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).budget(&budget);
     /// # let _ = call;
     /// ```
-    pub fn budget<B2: Budget>(self, budget: B2) -> Retrying<'a, Op, S, C, B2, K, N, R> {
+    pub fn budget<B2: Budget>(self, budget: B2) -> Retrying<'a, Op, S, C, R, B2, K, N> {
         self.map(|(s, c, _, k, n, r)| (s, c, budget, k, n, r))
     }
 
@@ -255,7 +273,7 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R> {
     /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).seed(42);
     /// # let _ = call;
     /// ```
-    pub fn seed(self, seed: u64) -> Retrying<'a, Op, S, C, B, K, N, Seed> {
+    pub fn seed(self, seed: u64) -> Retrying<'a, Op, S, C, Seed, B, K, N> {
         self.map(|(s, c, b, k, n, _)| (s, c, b, k, n, Seed(seed)))
     }
 
@@ -298,7 +316,7 @@ let call = (", $call, ")
     .retry(&policy)
     .when(|status| http::failure_for_status(*status).unwrap_or(Failure::permanent()))", $end, ";
 ```")]
-        pub fn when<K2>(self, classify: K2) -> Retrying<'a, $op, S, C, B, K2, N, R>
+        pub fn when<K2>(self, classify: K2) -> Retrying<'a, $op, S, C, R, B, K2, N>
         where
             K2: FnMut(&$error) -> $crate::failure::Failure,
         {
@@ -316,7 +334,7 @@ let call = (", $call, ")
     .retry(&policy)
     .retry_if(|status| *status == 503)", $end, ";
 ```")]
-        pub fn retry_if<F>(self, retry: F) -> Retrying<'a, $op, S, C, B, $crate::driver::RetryIf<F>, N, R>
+        pub fn retry_if<F>(self, retry: F) -> Retrying<'a, $op, S, C, R, B, $crate::driver::RetryIf<F>, N>
         where
             F: FnMut(&$error) -> bool,
         {
@@ -333,7 +351,7 @@ let call = (", $call, ")
     .retry(&policy)
     .notify(|last, after| eprintln!(\"{last}; retrying in {after:?}\"))", $end, ";
 ```")]
-        pub fn notify<N2>(self, notify: N2) -> Retrying<'a, $op, S, C, B, K, N2, R>
+        pub fn notify<N2>(self, notify: N2) -> Retrying<'a, $op, S, C, R, B, K, N2>
         where
             N2: FnMut(&crate::driver::LastAttempt<$error>, Duration),
         {
@@ -343,7 +361,7 @@ let call = (", $call, ")
 }
 pub(crate) use hook_setters;
 
-impl<Op, S, C, B, K, N, R> fmt::Debug for Retrying<'_, Op, S, C, B, K, N, R> {
+impl<Op, S, C, B, K, N, R> fmt::Debug for Retrying<'_, Op, S, C, R, B, K, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retrying")
             .field("policy", self.settings.policy)

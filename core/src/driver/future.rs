@@ -11,7 +11,7 @@ use crate::breaker::CircuitBreaker;
 use crate::budget::Budget;
 use crate::call::Call;
 use crate::decision::Decision;
-use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper};
+use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper, Unconfigured};
 use crate::driver::error::retry_error;
 use crate::driver::{Classify, Clock, LastAttempt, Notify, RetryError, Retrying, Sleeper};
 use crate::failure::Failure;
@@ -36,7 +36,7 @@ use crate::policy::RetryPolicy;
 /// ```
 pub trait RetryExt: Sized {
     /// A retried call of `self` under `policy`, without a runtime yet.
-    fn retry(self, policy: &RetryPolicy) -> Retrying<'_, Self>;
+    fn retry(self, policy: &RetryPolicy) -> Unconfigured<'_, Self>;
 }
 
 impl<Op, Fut> RetryExt for Op
@@ -44,12 +44,12 @@ where
     Op: FnMut() -> Fut,
     Fut: Future,
 {
-    fn retry(self, policy: &RetryPolicy) -> Retrying<'_, Self> {
+    fn retry(self, policy: &RetryPolicy) -> Unconfigured<'_, Self> {
         Retrying::new(self, policy)
     }
 }
 
-impl<'a, Op, Fut, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R>
+impl<'a, Op, Fut, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
     Fut: Future,
@@ -66,12 +66,12 @@ where
     /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).sleeper(no_wait);
     /// # let _ = call;
     /// ```
-    pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retrying<'a, Op, S2, C, B, K, N, R> {
+    pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retrying<'a, Op, S2, C, R, B, K, N> {
         self.map(|(_, c, b, k, n, r)| (sleeper, c, b, k, n, r))
     }
 }
 
-impl<'a, Op, Fut, T, E, S, C, B, K, N, R> Retrying<'a, Op, S, C, B, K, N, R>
+impl<'a, Op, Fut, T, E, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -103,7 +103,7 @@ where
     }
 }
 
-impl<'a, Op, Fut, T, E, S, C, B, K, N, R> IntoFuture for Retrying<'a, Op, S, C, B, K, N, R>
+impl<'a, Op, Fut, T, E, S, C, B, K, N, R> IntoFuture for Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -128,7 +128,7 @@ where
             seed,
             settings,
         } = self;
-        let call = Retrying::<Op, S, C, B, K, N, R>::start_call(&settings, budget);
+        let call = Retrying::<Op, S, C, R, B, K, N>::start_call(&settings, budget);
         RetryFuture {
             seed: LazySeed::new(seed),
             op,

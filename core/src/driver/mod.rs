@@ -64,7 +64,9 @@ mod runtime;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use blocking::{Blocking, BlockingRetryExt, BlockingSleeper, ThreadSleep};
-pub use builder::{FreshSeed, Retrying, Seed, SeedSource};
+pub use builder::{
+    DefaultSeed, FreshSeed, Retrying, Seed, SeedSource, Unconfigured, WithoutStdSetASeed,
+};
 pub use error::{LastAttempt, RetryError};
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
@@ -72,4 +74,4 @@ pub use future::{RetryExt, RetryFuture};
 pub use hooks::{AnyError, Classify, NoNotify, Notify, RetryIf};
 #[cfg(feature = "std")]
 pub use runtime::StdClock;
-pub use runtime::{Clock, NoClockSet, NoSleeperSet, Sleeper};
+pub use runtime::{Clock, SetAClockOrUseARuntimeAdapter, SetASleeperOrUseARuntimeAdapter, Sleeper};

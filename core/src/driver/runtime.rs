@@ -109,9 +109,11 @@ impl Clock for StdClock {
     }
 }
 
-/// The sleeper of a retried call that was not given one: not a
-/// [`Sleeper`], so awaiting the call fails to compile with a message that
-/// says what to do (`.sleeper(...)`, or a runtime adapter).
+/// The sleeper of a retried call that was not given one. It is not a
+/// [`Sleeper`], so awaiting the call fails to compile, and its name — which
+/// the compiler prints in the error ("`Retrying<…,
+/// SetASleeperOrUseARuntimeAdapter, …>` is not a future") — says what to
+/// do: `.sleeper(...)`, or start from a runtime adapter's `RetryExt`.
 ///
 /// ```compile_fail
 /// use core::future::ready;
@@ -121,11 +123,12 @@ impl Clock for StdClock {
 /// let _ = core::future::IntoFuture::into_future((|| ready(Ok::<(), ()>(()))).retry(&policy).clock(StdClock));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NoSleeperSet;
+pub struct SetASleeperOrUseARuntimeAdapter;
 
-/// The clock of a retried call that was not given one: not a [`Clock`], so
-/// awaiting the call fails to compile with a message that says what to do
-/// (`.clock(...)`, or a runtime adapter).
+/// The clock of a retried call that was not given one. It is not a
+/// [`Clock`], so awaiting the call fails to compile, and its name, printed
+/// in the error, says what to do: `.clock(...)`, or start from a runtime
+/// adapter's `RetryExt`.
 ///
 /// ```compile_fail
 /// use core::future::{ready, Ready};
@@ -137,4 +140,4 @@ pub struct NoSleeperSet;
 /// let _ = core::future::IntoFuture::into_future((|| ready(Ok::<(), ()>(()))).retry(&policy).sleeper(no_wait));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NoClockSet;
+pub struct SetAClockOrUseARuntimeAdapter;
