@@ -25,9 +25,9 @@ mod both_globs {
 /// extension in scope too (it applies to closures that return a `Result`,
 /// the async one to closures that return a future).
 mod async_std_and_blocking {
+    use stormguard::driver::BlockingRetryExt;
     #[allow(unused_imports)]
     use stormguard::*;
-    use stormguard::driver::BlockingRetryExt;
     use stormguard_async_std::*;
 
     #[test]

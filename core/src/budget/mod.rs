@@ -218,7 +218,6 @@ impl<B: Budget> Budget for Option<B> {
     }
 }
 
-
 /// A budget behind a reference — or, with `std`, a smart pointer
 /// (`Arc<Throttle>`, `Rc<dyn Budget>`, `Box<dyn Budget>`) — is a budget.
 macro_rules! forward_budget {
