@@ -139,7 +139,11 @@ fn lifecycle(policy: &Bound<'_, Policy>, rng: Random) -> Lifecycle {
 /// The error for a first attempt the call refused: `CircuitOpenError`
 /// (with when to come back) for the breaker, else a `ValueError` naming
 /// the reason (a first attempt meets no other give-up).
-fn refused(py: Python<'_>, call: &Lifecycle, decision: Decision) -> PyErr {
+fn refused<P, B, K: Borrow<stormguard::CircuitBreaker>>(
+    py: Python<'_>,
+    call: &stormguard::Call<P, B, K>,
+    decision: Decision,
+) -> PyErr {
     match call.refusal() {
         Some(open) => open_error(py, open),
         None => PyValueError::new_err(format!("the call could not start: {decision:?}")),

@@ -421,8 +421,9 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                         raise
                     if call is None:
                         call = start()
+                    # No breaker, no deadline: nothing can refuse the next
+                    # attempt, so the core is not asked to begin it.
                     _sleep(_next_wait(s, call, exc, verdict))
-                    _begin(call, exc)
                     continue
                 if call is None:
                     first_try_success()
