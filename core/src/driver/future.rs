@@ -209,6 +209,7 @@ where
 {
     type Output = Result<T, RetryError<E>>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -244,17 +245,14 @@ where
                         Poll::Ready(Err(error)) => LastAttempt::Failed(error),
                         Poll::Pending => {
                             if !*armed {
-                                // Not ready at once: the attempt's timer, set
-                                // to when it began (this poll began it).
                                 *armed = true;
-                                let limit =
-                                    match (*this.attempt_timeout, this.call.time_left(*started)) {
-                                        (Some(a), Some(b)) => Some(a.min(b)),
-                                        (a, b) => a.or(b),
-                                    };
-                                if let Some(limit) = limit {
-                                    this.timer.set(Some(this.sleeper.sleep(limit)));
-                                }
+                                let left = this.call.time_left(*started);
+                                arm(
+                                    this.timer.as_mut(),
+                                    this.sleeper,
+                                    *this.attempt_timeout,
+                                    left,
+                                );
                             }
                             match this.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
                                 Some(Poll::Ready(_)) => LastAttempt::TimedOut,
@@ -325,6 +323,26 @@ where
                 ))
             }
         }
+    }
+}
+
+/// An attempt was not ready at once: arms its timer (the attempt timeout,
+/// cut at the deadline: `left`), as of when it began — the same poll. Out
+/// of line: an answer that is ready at once never needs it.
+#[cold]
+#[inline(never)]
+fn arm<S: Sleeper>(
+    mut timer: Pin<&mut Option<S::Sleep>>,
+    sleeper: &S,
+    attempt_timeout: Option<Duration>,
+    left: Option<Duration>,
+) {
+    let limit = match (attempt_timeout, left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(limit) = limit {
+        timer.set(Some(sleeper.sleep(limit)));
     }
 }
 
