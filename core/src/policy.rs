@@ -11,12 +11,25 @@ use crate::metrics::Metrics;
 /// In which order [`Retry::on_failure`](crate::Retry::on_failure) applies its
 /// gates.
 ///
-/// Both orders reach the same verdict (retry or stop) and the same budget
-/// arithmetic for every failure, except one: under [`Grpc`](Self::Grpc), a
-/// server that said stop ends the call *and counts as a budget failure* even
-/// when the failure's class is not retryable, as grpc-go's `shouldRetry`
-/// does (gRPC proposal A6: "negative or unparseable pushback … counts as a
-/// throttling failure").
+/// The orders reach the same verdict (retry or stop) and the same budget
+/// arithmetic for every failure, except in two ways that gRPC proposal A6
+/// specifies:
+///
+/// - under [`Grpc`](Self::Grpc), a server that said stop ends the call *and
+///   counts as a budget failure* even when the failure's class is not
+///   retryable, as grpc-go's `shouldRetry` does (A6: "negative or
+///   unparseable pushback … counts as a throttling failure");
+/// - under [`Grpc`](Self::Grpc), A6's *transparent retries*: a retryable
+///   failure that never left the client ([`Replay::NotSent`]) is retried
+///   after the backoff until the deadline, and one the server refused before
+///   its application saw it ([`Replay::Rejected`]) is retried once, at once —
+///   neither counting against `maxAttempts` nor taking from the budget
+///   (A6: "transparent retries do not count toward the limit of configured
+///   RPC attempts", nor "as failures when deciding whether to throttle").
+///   A second refusal goes through the policy like any failure.
+///
+/// [`Replay::NotSent`]: crate::Replay::NotSent
+/// [`Replay::Rejected`]: crate::Replay::Rejected
 ///
 /// ```
 /// use stormguard::{DecisionOrder, RetryPolicy};

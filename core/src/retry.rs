@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use crate::budget::{Budget, Withdrawal};
 use crate::decision::{Decision, GiveUp};
-use crate::failure::{Failure, FailureClass, RetryAfter};
+use crate::failure::{Failure, FailureClass, Replay, RetryAfter};
 use crate::idempotency::Idempotency;
 use crate::policy::{DecisionOrder, RetryPolicy};
 use crate::random::Random;
@@ -82,8 +82,11 @@ pub struct Retry<P = &'static RetryPolicy> {
     /// Outcomes reported so far: the attempts made.
     attempts: u32,
     /// Retries since the start or the last server-given delay: the `n` of
-    /// the backoff.
-    backoff_step: u32,
+    /// the backoff (saturating: far beyond any cap).
+    backoff_step: u16,
+    /// Transparent retries (gRPC A6) made so far, which the attempt limit
+    /// does not count.
+    transparent: Transparent,
     /// Failed attempts per retryable class.
     class_failures: [u8; 3],
     last_withdrawal: Option<Withdrawal>,
@@ -150,6 +153,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
             prev_delay: 0,
             attempts: 0,
             backoff_step: 0,
+            transparent: Transparent::NONE,
             class_failures: [0; 3],
             last_withdrawal: None,
             idempotency,
@@ -241,9 +245,9 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         now: Instant,
         budget: &B,
     ) -> Decision {
-        let policy = self.policy.borrow();
+        let grpc = self.policy.borrow().decision_order() == DecisionOrder::Grpc;
         let server_stop = matches!(failure.retry_after(), Some(RetryAfter::Stop));
-        if server_stop && policy.decision_order() == DecisionOrder::Grpc {
+        if server_stop && grpc {
             budget.on_failure(failure, now);
             return Decision::GiveUp(GiveUp::ServerSaidStop);
         }
@@ -251,6 +255,12 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         if !class.is_retryable() || failure.is_already_retried() {
             return Decision::GiveUp(GiveUp::NotRetryable);
         }
+        if grpc {
+            if let Some(decision) = self.transparent_retry(failure, now) {
+                return decision;
+            }
+        }
+        let policy = self.policy.borrow();
         budget.on_failure(failure, now);
         if !self.idempotency.allows_replay(failure.replay()) {
             return Decision::GiveUp(GiveUp::UnsafeToReplay);
@@ -258,7 +268,8 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         if server_stop {
             return Decision::GiveUp(GiveUp::ServerSaidStop);
         }
-        if attempts_exhausted(policy, self.attempts, &mut self.class_failures, class) {
+        let counted = self.attempts.saturating_sub(self.transparent.count());
+        if attempts_exhausted(policy, counted, &mut self.class_failures, class) {
             return Decision::GiveUp(GiveUp::AttemptsExhausted);
         }
         let (delay, from_server) = match failure.retry_after() {
@@ -270,7 +281,11 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
             _ => {
                 let backoff = policy.backoff();
                 (
-                    backoff.delay_nanos(self.backoff_step, self.prev_delay, &mut self.rng),
+                    backoff.delay_nanos(
+                        u32::from(self.backoff_step),
+                        self.prev_delay,
+                        &mut self.rng,
+                    ),
                     false,
                 )
             }
@@ -292,6 +307,38 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
             self.prev_delay = delay;
         }
         Decision::Retry { after }
+    }
+
+    /// gRPC A6's transparent retries: an attempt the server application never
+    /// saw is retried without counting against `maxAttempts` or the budget.
+    /// One that never left the client ([`Replay::NotSent`]) is retried until
+    /// the deadline (after the backoff, so a refused connection is not a busy
+    /// loop); one the server refused before its application ran it
+    /// ([`Replay::Rejected`]) once, at once — A6's bound, as that retry puts
+    /// load on the wire. `None`: the failure goes through the ordinary gates.
+    fn transparent_retry(&mut self, failure: &Failure, now: Instant) -> Option<Decision> {
+        let after = match failure.replay() {
+            Replay::Rejected if !self.transparent.used_rejected() => {
+                self.transparent = self.transparent.after_rejected();
+                Duration::ZERO
+            }
+            Replay::NotSent => {
+                let delay = self.policy.borrow().backoff().delay_nanos(
+                    u32::from(self.backoff_step),
+                    self.prev_delay,
+                    &mut self.rng,
+                );
+                self.backoff_step = self.backoff_step.saturating_add(1);
+                self.prev_delay = delay;
+                self.transparent = self.transparent.after_not_sent();
+                Duration::from_nanos(delay)
+            }
+            _ => return None,
+        };
+        if self.deadline != Instant::MAX && now.saturating_add(after) >= self.deadline {
+            return Some(Decision::GiveUp(GiveUp::DeadlineExceeded));
+        }
+        Some(Decision::Retry { after })
     }
 
     #[inline]
@@ -398,6 +445,39 @@ impl<P> Retry<P> {
     /// ```
     pub const fn idempotency(&self) -> Idempotency {
         self.idempotency
+    }
+}
+
+/// The transparent retries of a call: how many (15 bits, saturating), and
+/// whether the one immediate retry after a server-library refusal was used
+/// (the top bit). One `u16` keeps a [`Retry`] at 48 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Transparent(u16);
+
+impl Transparent {
+    const NONE: Transparent = Transparent(0);
+    const REJECTED: u16 = 1 << 15;
+
+    fn count(self) -> u32 {
+        u32::from(self.0 & !Self::REJECTED)
+    }
+
+    fn used_rejected(self) -> bool {
+        self.0 & Self::REJECTED != 0
+    }
+
+    fn bumped(self) -> u16 {
+        (self.0 & !Self::REJECTED)
+            .saturating_add(1)
+            .min(!Self::REJECTED)
+    }
+
+    fn after_not_sent(self) -> Transparent {
+        Transparent(self.bumped() | (self.0 & Self::REJECTED))
+    }
+
+    fn after_rejected(self) -> Transparent {
+        Transparent(self.bumped() | Self::REJECTED)
     }
 }
 

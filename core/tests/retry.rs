@@ -476,11 +476,24 @@ proptest! {
         }
         let p = b.build().unwrap();
         let mut call = Retry::with_seed(&p, Instant::from_nanos(start), seed);
-        let mut retries = 0u32;
+        let (mut retries, mut transparent, mut rejected_used) = (0u32, 0u32, false);
         for (failure, now) in failures {
             let now = Instant::from_nanos(now);
             if let Decision::Retry { after } = call.on_failure(&failure, now, &NoBudget) {
-                retries += 1;
+                // gRPC A6's transparent retries do not count against the limit.
+                let server_stop = failure.retry_after() == Some(RetryAfter::Stop);
+                if grpc && !server_stop {
+                    match failure.replay() {
+                        Replay::NotSent => transparent += 1,
+                        Replay::Rejected if !rejected_used => {
+                            rejected_used = true;
+                            transparent += 1;
+                        }
+                        _ => retries += 1,
+                    }
+                } else {
+                    retries += 1;
+                }
                 prop_assert!(after <= Duration::from_secs(30));
                 if failure.retry_after().is_none() {
                     prop_assert!(after <= Duration::from_secs(5));
@@ -526,4 +539,109 @@ fn metrics_count_attempts_retries_and_give_ups_by_reason() {
     assert_eq!(give_ups.get(GiveUp::UnsafeToReplay), 1);
     assert_eq!(give_ups.get(GiveUp::CircuitOpen), 0);
     assert_eq!(give_ups.total(), 3);
+}
+
+/// gRPC A6, "Transparent Retries": an RPC that never left the client is
+/// retried until the deadline, and one the server library refused before its
+/// application saw it is retried once at once — neither counts against
+/// `maxAttempts` nor the retry throttle.
+mod transparent_retries {
+    use super::*;
+    use stormguard::Throttle;
+
+    fn grpc(max_attempts: u32) -> RetryPolicy {
+        policy()
+            .max_attempts(max_attempts)
+            .backoff(Backoff::constant(MS * 100).jitter(Jitter::None))
+            .decision_order(DecisionOrder::Grpc)
+            .deadline(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    fn not_sent() -> Failure {
+        Failure::transient().with_replay(Replay::NotSent)
+    }
+
+    fn refused() -> Failure {
+        Failure::transient().with_replay(Replay::Rejected)
+    }
+
+    #[test]
+    fn never_sent_is_retried_without_counting_until_the_deadline() {
+        let p = grpc(2);
+        let throttle = Throttle::new(10, 0.1).unwrap();
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        let mut now = at(0);
+        for _ in 0..50 {
+            match call.on_failure(&not_sent(), now, &throttle) {
+                Decision::Retry { after } => now += after,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(throttle.tokens_milli(), 10_000, "no token taken");
+        // The one counted retry of maxAttempts = 2 is still there ...
+        assert!(matches!(
+            call.on_failure(&Failure::transient(), now, &throttle),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(throttle.tokens_milli(), 9_000);
+        // ... and then the limit applies.
+        assert_eq!(
+            call.on_failure(&Failure::transient(), now, &throttle),
+            give_up(GiveUp::AttemptsExhausted)
+        );
+        // The deadline bounds the transparent retries too.
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        assert_eq!(
+            call.on_failure(&not_sent(), at(9_950), &throttle),
+            give_up(GiveUp::DeadlineExceeded)
+        );
+    }
+
+    #[test]
+    fn refused_by_the_server_library_is_retried_once_at_once() {
+        let p = grpc(2);
+        let throttle = Throttle::new(10, 0.1).unwrap();
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        assert_eq!(call.on_failure(&refused(), at(0), &throttle), retry(0));
+        assert_eq!(throttle.tokens_milli(), 10_000);
+        // The second refusal goes through the policy: it counts.
+        assert_eq!(call.on_failure(&refused(), at(1), &throttle), retry(100));
+        assert_eq!(throttle.tokens_milli(), 9_000);
+        assert_eq!(
+            call.on_failure(&refused(), at(200), &throttle),
+            give_up(GiveUp::AttemptsExhausted)
+        );
+    }
+
+    #[test]
+    fn the_standard_order_counts_every_failure() {
+        let p = policy().max_attempts(2).build().unwrap();
+        let throttle = Throttle::new(10, 0.1).unwrap();
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        assert_eq!(call.on_failure(&refused(), at(0), &throttle), retry(100));
+        assert_eq!(
+            call.on_failure(&not_sent(), at(100), &throttle),
+            give_up(GiveUp::AttemptsExhausted)
+        );
+        assert_eq!(throttle.tokens_milli(), 8_000);
+    }
+
+    #[test]
+    fn a_server_stop_or_a_permanent_code_is_never_transparent() {
+        let p = grpc(5);
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        let stop = not_sent().with_retry_after(RetryAfter::Stop);
+        assert_eq!(
+            call.on_failure(&stop, at(0), &NoBudget),
+            give_up(GiveUp::ServerSaidStop)
+        );
+        let mut call = Retry::with_seed(&p, at(0), 1);
+        let permanent = Failure::permanent().with_replay(Replay::NotSent);
+        assert_eq!(
+            call.on_failure(&permanent, at(0), &NoBudget),
+            give_up(GiveUp::NotRetryable)
+        );
+    }
 }
