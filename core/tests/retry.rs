@@ -505,6 +505,7 @@ proptest! {
             }
         }
         prop_assert!(retries < max_attempts);
+        prop_assert!(transparent == 0 || grpc, "transparent retries only under the gRPC order");
     }
 }
 
