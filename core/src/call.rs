@@ -5,6 +5,7 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::time::Duration;
 
+use crate::adaptive::AdaptiveThrottle;
 use crate::breaker::{CircuitBreaker, Open, PermitToken};
 use crate::budget::{Budget, NoBudget};
 use crate::decision::{Decision, GiveUp};
@@ -50,6 +51,39 @@ impl<K: Borrow<CircuitBreaker>> IntoBreaker for Option<K> {
     }
 }
 
+/// What [`Call::throttle`] takes: `&AdaptiveThrottle`, or an `Option` of
+/// anything that lends one.
+///
+/// ```
+/// use stormguard::{AdaptiveThrottle, IntoThrottle};
+/// let throttle = AdaptiveThrottle::sre();
+/// assert!((&throttle).into_throttle().is_some());
+/// assert!(None::<&AdaptiveThrottle>.into_throttle().is_none());
+/// ```
+pub trait IntoThrottle {
+    /// How the call holds the throttle.
+    type Throttle: Borrow<AdaptiveThrottle>;
+
+    /// The throttle, if any.
+    fn into_throttle(self) -> Option<Self::Throttle>;
+}
+
+impl<'a> IntoThrottle for &'a AdaptiveThrottle {
+    type Throttle = &'a AdaptiveThrottle;
+
+    fn into_throttle(self) -> Option<&'a AdaptiveThrottle> {
+        Some(self)
+    }
+}
+
+impl<T: Borrow<AdaptiveThrottle>> IntoThrottle for Option<T> {
+    type Throttle = T;
+
+    fn into_throttle(self) -> Option<T> {
+        self
+    }
+}
+
 /// One logical call, attempt by attempt: the sans-IO object every driver
 /// (the async future, the blocking loop, the Python wrappers, a simulator)
 /// is a thin loop over.
@@ -67,12 +101,18 @@ impl<K: Borrow<CircuitBreaker>> IntoBreaker for Option<K> {
 /// |---|---|---|---|---|
 /// | an attempt begins after the deadline passed (a sleep overshot it) | nothing (no permit is taken) | nothing | a give-up, `DeadlineExceeded` | `Err(GiveUp(DeadlineExceeded))` |
 /// | an attempt begins and the breaker refuses | nothing more (it counts its own refusal) | nothing | a give-up, `CircuitOpen` | `Err(GiveUp(CircuitOpen))`; [`refusal`](Call::refusal) says when to come back |
-/// | an attempt begins | a permit is taken and held | nothing | nothing yet | `Ok(Attempt)` |
+/// | an attempt begins and the adaptive throttle (if any) rejects it locally | nothing: the permit just taken goes back | nothing | a give-up, `ClientThrottled` (the throttle counted a request) | `Err(GiveUp(ClientThrottled))` |
+/// | an attempt begins | a permit is taken and held | nothing | nothing yet (the throttle counts a request) | `Ok(Attempt)` |
 /// | the attempt succeeds | success | a deposit (first attempt), then a refund or a reward | an attempt, a success | the call is over |
 /// | the attempt fails with a retryable class, and replaying it is safe | failure | as the gates in [`Retry::on_failure`] say | an attempt, and a retry or a give-up by reason | the [`Decision`] |
 /// | the attempt fails with a permanent class (the service answered: a 404, a bad request) | nothing: the permit is released, a probe slot comes back | nothing | an attempt, a give-up `NotRetryable` | `GiveUp(NotRetryable)` |
 /// | the attempt fails, but replaying it is unsafe (it may have run and the method is not idempotent) | nothing: released | its failure is counted | an attempt, a give-up `UnsafeToReplay` | `GiveUp(UnsafeToReplay)` |
 /// | the attempt is dropped or cancelled (the caller gave up on it, the future was dropped), or the `Call` is dropped during it | nothing: released | nothing | nothing | the call may begin another attempt |
+///
+/// The adaptive throttle counts an attempt as *accepted* when it succeeded,
+/// or failed with a permanent or transient error the server answered
+/// ([`Replay::Unknown`](crate::Replay::Unknown)); overload, a timeout, and a
+/// request refused or never sent are not accepts.
 ///
 /// A permanent failure or an unsafe replay says nothing about the service's
 /// health, so it is not the breaker's business; a half-open probe that ends
@@ -133,10 +173,17 @@ impl<K: Borrow<CircuitBreaker>> IntoBreaker for Option<K> {
 /// assert_eq!(call.attempts(), 3);
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
-pub struct Call<P, B = NoBudget, K: Borrow<CircuitBreaker> = &'static CircuitBreaker> {
+pub struct Call<
+    P,
+    B = NoBudget,
+    K: Borrow<CircuitBreaker> = &'static CircuitBreaker,
+    T = &'static AdaptiveThrottle,
+> {
     retry: Retry<P>,
     budget: B,
     lease: Lease<K>,
+    /// The adaptive throttle asked before each attempt, if any.
+    throttle: Option<T>,
     phase: Phase,
     /// Why the call gave up, once `phase` is `GaveUp`.
     reason: GiveUp,
@@ -228,6 +275,7 @@ impl<P: Borrow<RetryPolicy>> Call<P> {
                 breaker: None,
                 permit: None,
             },
+            throttle: None,
             phase: Phase::NotStarted,
             reason: GiveUp::NotRetryable,
             refusal: None,
@@ -235,7 +283,7 @@ impl<P: Borrow<RetryPolicy>> Call<P> {
     }
 }
 
-impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
+impl<P, B, K: Borrow<CircuitBreaker>, T> Call<P, B, K, T> {
     /// The same call sharing `budget` (usually `&` a budget every call of a
     /// client shares; an `Option` of one is a budget too).
     ///
@@ -247,11 +295,12 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
     /// assert!(call.needs_clock()); // a ratio budget fades with time
     /// ```
     #[must_use]
-    pub fn budget<B2: Budget>(self, budget: B2) -> Call<P, B2, K> {
+    pub fn budget<B2: Budget>(self, budget: B2) -> Call<P, B2, K, T> {
         Call {
             retry: self.retry,
             budget,
             lease: self.lease,
+            throttle: self.throttle,
             phase: self.phase,
             reason: self.reason,
             refusal: self.refusal,
@@ -273,11 +322,12 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
     /// assert!(call.needs_clock() && !without.needs_clock());
     /// ```
     #[must_use]
-    pub fn breaker<I: IntoBreaker>(self, breaker: I) -> Call<P, B, I::Breaker> {
+    pub fn breaker<I: IntoBreaker>(self, breaker: I) -> Call<P, B, I::Breaker, T> {
         let Call {
             retry,
             budget,
             lease,
+            throttle,
             phase,
             reason,
             refusal,
@@ -290,10 +340,47 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
                 breaker: breaker.into_breaker(),
                 permit: None,
             },
+            throttle,
             phase: match phase {
                 Phase::Attempting => Phase::Between,
                 other => other,
             },
+            reason,
+            refusal,
+        }
+    }
+
+    /// The same call asking the adaptive `throttle` before every attempt
+    /// (`&throttle`, an owned or shared handle, or an `Option` of one): an
+    /// attempt it rejects locally ends the call with
+    /// [`GiveUp::ClientThrottled`]. The call counts each attempt it sends as
+    /// a request and each one the backend answered (see the rules) as an
+    /// accept.
+    ///
+    /// ```
+    /// use stormguard::{AdaptiveThrottle, Call, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// let throttle = AdaptiveThrottle::sre();
+    /// let call = Call::with_seed(&policy, 1).throttle(&throttle);
+    /// assert!(call.needs_clock());
+    /// ```
+    #[must_use]
+    pub fn throttle<I: IntoThrottle>(self, throttle: I) -> Call<P, B, K, I::Throttle> {
+        let Call {
+            retry,
+            budget,
+            lease,
+            throttle: _,
+            phase,
+            reason,
+            refusal,
+        } = self;
+        Call {
+            retry,
+            budget,
+            lease,
+            throttle: throttle.into_throttle(),
+            phase,
             reason,
             refusal,
         }
@@ -445,7 +532,9 @@ impl<P, B, K: Borrow<CircuitBreaker>> Call<P, B, K> {
     }
 }
 
-impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K> {
+impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<AdaptiveThrottle>>
+    Call<P, B, K, T>
+{
     /// Replaces the jitter generator: a driver that seeds only when a retry
     /// may need jitter (a first-try success then draws no entropy at all)
     /// calls this before the first failure.
@@ -453,6 +542,14 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     #[inline]
     pub(crate) fn reseed(&mut self, rng: Random) {
         self.retry.reseed(rng);
+    }
+
+    /// Whether the call draws random numbers before its first failure (the
+    /// adaptive throttle's draw at every attempt): a driver that seeds
+    /// lazily must seed such a call before its first attempt.
+    #[cfg(any(feature = "async", feature = "std"))]
+    pub(crate) fn draws_before_failure(&self) -> bool {
+        self.throttle.is_some()
     }
 
     /// Whether this call uses the time it is given before an attempt and
@@ -473,6 +570,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
         self.retry.policy().deadline().is_some()
             || self.budget.needs_time()
             || self.lease.breaker.is_some()
+            || self.throttle.is_some()
     }
 
     /// Begins an attempt at `now`: checks the deadline, takes the breaker's
@@ -497,7 +595,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     /// );
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
-    pub fn begin_attempt(&mut self, now: Instant) -> Result<Attempt<'_, P, B, K>, Decision> {
+    pub fn begin_attempt(&mut self, now: Instant) -> Result<Attempt<'_, P, B, K, T>, Decision> {
         self.start_attempt(now)?;
         Ok(Attempt { call: self })
     }
@@ -550,6 +648,13 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
                 return Err(self.give_up(GiveUp::CircuitOpen));
             }
         }
+        if let Some(throttle) = &self.throttle {
+            let draw = self.retry.draw_u32();
+            if !throttle.borrow().admit(now, draw) {
+                self.lease.release();
+                return Err(self.give_up(GiveUp::ClientThrottled));
+            }
+        }
         self.phase = Phase::Attempting;
         Ok(())
     }
@@ -577,6 +682,9 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
         }
         if let (Some(breaker), Some(permit)) = (&self.lease.breaker, self.lease.permit.take()) {
             breaker.borrow().record_success(permit, now);
+        }
+        if let Some(throttle) = &self.throttle {
+            throttle.borrow().on_accept(now);
         }
         self.retry.on_success(now, &self.budget);
         self.phase = Phase::Succeeded;
@@ -617,6 +725,11 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
                 }
             }
         }
+        if let Some(throttle) = &self.throttle {
+            if backend_accepted(failure) {
+                throttle.borrow().on_accept(now);
+            }
+        }
         let decision = self.retry.on_failure(failure, now, &self.budget);
         match decision {
             Decision::Retry { .. } => self.phase = Phase::Between,
@@ -646,7 +759,23 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Call<P, B, K>
     }
 }
 
-impl<P, B, K: Borrow<CircuitBreaker>> fmt::Debug for Call<P, B, K> {
+/// Whether a failed attempt counts as *accepted* by the backend for the
+/// adaptive throttle: it ran there and ended for a reason other than
+/// overload — a permanent or transient error the server answered
+/// ([`Replay::Unknown`]). Overload, a timeout (the server may be drowning),
+/// and a request refused or never sent are not accepts.
+///
+/// [`Replay::Unknown`]: crate::Replay::Unknown
+fn backend_accepted(failure: &Failure) -> bool {
+    use crate::failure::{FailureClass, Replay};
+    failure.replay() == Replay::Unknown
+        && matches!(
+            failure.class(),
+            FailureClass::Permanent | FailureClass::Transient
+        )
+}
+
+impl<P, B, K: Borrow<CircuitBreaker>, T> fmt::Debug for Call<P, B, K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("attempts", &self.retry.attempts())
@@ -674,11 +803,13 @@ impl<P, B, K: Borrow<CircuitBreaker>> fmt::Debug for Call<P, B, K> {
 /// assert_eq!(call.attempts(), 0);
 /// ```
 #[must_use = "report the attempt's outcome with `succeed` or `fail`; dropping it cancels the attempt"]
-pub struct Attempt<'c, P, B, K: Borrow<CircuitBreaker>> {
-    call: &'c mut Call<P, B, K>,
+pub struct Attempt<'c, P, B, K: Borrow<CircuitBreaker>, T> {
+    call: &'c mut Call<P, B, K, T>,
 }
 
-impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Attempt<'_, P, B, K> {
+impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<AdaptiveThrottle>>
+    Attempt<'_, P, B, K, T>
+{
     /// The attempt succeeded at `now` (see [`Call::succeed`]).
     ///
     /// ```
@@ -707,7 +838,7 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>> Attempt<'_, P
     }
 }
 
-impl<P, B, K: Borrow<CircuitBreaker>> Attempt<'_, P, B, K> {
+impl<P, B, K: Borrow<CircuitBreaker>, T> Attempt<'_, P, B, K, T> {
     /// This attempt's number, from 1.
     ///
     /// ```
@@ -757,13 +888,13 @@ impl<P, B, K: Borrow<CircuitBreaker>> Attempt<'_, P, B, K> {
     pub fn cancel(self) {}
 }
 
-impl<P, B, K: Borrow<CircuitBreaker>> Drop for Attempt<'_, P, B, K> {
+impl<P, B, K: Borrow<CircuitBreaker>, T> Drop for Attempt<'_, P, B, K, T> {
     fn drop(&mut self) {
         self.call.cancel_attempt();
     }
 }
 
-impl<P, B, K: Borrow<CircuitBreaker>> fmt::Debug for Attempt<'_, P, B, K> {
+impl<P, B, K: Borrow<CircuitBreaker>, T> fmt::Debug for Attempt<'_, P, B, K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempt")
             .field("number", &self.number())

@@ -77,6 +77,9 @@ pub enum GiveUp {
     ServerSaidStop,
     /// The circuit breaker is open.
     CircuitOpen,
+    /// The adaptive client throttle rejected the attempt locally: the
+    /// backend has been refusing more than it accepts.
+    ClientThrottled,
 }
 
 impl GiveUp {
@@ -85,7 +88,7 @@ impl GiveUp {
     ///
     /// ```
     /// use stormguard::GiveUp;
-    /// assert_eq!(GiveUp::ALL.len(), 7);
+    /// assert_eq!(GiveUp::ALL.len(), 8);
     /// assert!(GiveUp::ALL.iter().enumerate().all(|(i, r)| r.index() == i));
     /// ```
     pub const ALL: &'static [GiveUp] = &[
@@ -96,6 +99,7 @@ impl GiveUp {
         GiveUp::UnsafeToReplay,
         GiveUp::ServerSaidStop,
         GiveUp::CircuitOpen,
+        GiveUp::ClientThrottled,
     ];
 
     /// A dense index (`0..GiveUp::ALL.len()`), for per-reason tables.
@@ -122,6 +126,7 @@ impl GiveUp {
             GiveUp::UnsafeToReplay => "unsafe to replay",
             GiveUp::ServerSaidStop => "server said stop",
             GiveUp::CircuitOpen => "circuit open",
+            GiveUp::ClientThrottled => "client throttled",
         }
     }
 
@@ -151,9 +156,10 @@ impl GiveUp {
             GiveUp::NotRetryable | GiveUp::UnsafeToReplay => FailureClass::Permanent,
             GiveUp::AttemptsExhausted => FailureClass::Transient,
             GiveUp::DeadlineExceeded => FailureClass::Timeout,
-            GiveUp::BudgetExhausted | GiveUp::ServerSaidStop | GiveUp::CircuitOpen => {
-                FailureClass::Overloaded
-            }
+            GiveUp::BudgetExhausted
+            | GiveUp::ServerSaidStop
+            | GiveUp::CircuitOpen
+            | GiveUp::ClientThrottled => FailureClass::Overloaded,
         };
         let failure = Failure::new(class, Replay::Unknown).already_retried();
         match self {

@@ -144,6 +144,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
@@ -163,10 +164,11 @@ pub mod retry;
 mod sync;
 pub mod time;
 
+pub use adaptive::{AdaptiveThrottle, AdaptiveThrottleBuilder};
 pub use backoff::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerBuilder, Open, Permit, PermitToken};
 pub use budget::{Budget, CostBucket, NoBudget, RateBudget, RetryBudget, Throttle, Withdrawal};
-pub use call::{Attempt, Call, IntoBreaker};
+pub use call::{Attempt, Call, IntoBreaker, IntoThrottle};
 pub use config::{ConfigError, ConfigErrorKind};
 pub use decision::{Decision, GiveUp};
 #[cfg(any(feature = "async", feature = "std"))]

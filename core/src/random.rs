@@ -56,6 +56,12 @@ impl Random {
         Random(fastrand::Rng::with_seed(seed))
     }
 
+    /// A uniform `u32`.
+    #[inline]
+    pub(crate) fn u32(&mut self) -> u32 {
+        self.0.u32(..)
+    }
+
     /// A uniform draw from `range` (inclusive; never panics, an empty range
     /// is not passed by the callers in this crate).
     #[inline]

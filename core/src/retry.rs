@@ -167,6 +167,13 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         self.rng = rng;
     }
 
+    /// A uniform random `u32` from the call's generator (the adaptive
+    /// throttle's draw).
+    #[inline]
+    pub(crate) fn draw_u32(&mut self) -> u32 {
+        self.rng.u32()
+    }
+
     /// Counts the deadline from `now`.
     #[inline]
     pub(crate) fn start_at(&mut self, now: Instant) {

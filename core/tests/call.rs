@@ -311,3 +311,88 @@ proptest! {
         prop_assert_eq!(after.give_ups().total() - before.give_ups().total(), u64::from(give_ups));
     }
 }
+
+mod adaptive_throttle {
+    use super::*;
+    use stormguard::AdaptiveThrottle;
+
+    #[test]
+    fn a_locally_rejected_attempt_ends_the_call_and_gives_the_permit_back() {
+        static METRICS: Metrics = Metrics::new();
+        let policy = RetryPolicy::builder().metrics(&METRICS).build().unwrap();
+        let throttle = AdaptiveThrottle::builder().min_requests(1).build().unwrap();
+        // The backend refused 1000 requests: p = 1000/1001.
+        for _ in 0..1000 {
+            let _ = throttle.admit(at(0), u32::MAX);
+        }
+        let b = opened_breaker();
+        // Seeds whose first draw falls under p are rejected; most are.
+        let mut rejected = 0;
+        for seed in 0..200 {
+            let mut call = Call::with_seed(&policy, seed)
+                .breaker(&b)
+                .throttle(&throttle);
+            let outcome = call.begin_attempt(at(100)).map(|attempt| attempt.cancel());
+            if let Err(decision) = outcome {
+                assert_eq!(decision, Decision::GiveUp(GiveUp::ClientThrottled));
+                rejected += 1;
+                // The half-open probe slot was given back.
+                let probe = b.try_acquire(at(100)).expect("the probe slot is free");
+                drop(probe);
+            }
+        }
+        assert!(rejected >= 190, "{rejected} of 200");
+        let m = METRICS.snapshot();
+        assert_eq!(m.give_ups().get(GiveUp::ClientThrottled), rejected);
+        assert_eq!(m.attempts(), 0);
+    }
+
+    #[test]
+    fn what_counts_as_accepted_by_the_backend() {
+        let policy = RetryPolicy::builder().max_attempts(1).build().unwrap();
+        let accepted = |f: Option<Failure>| {
+            let throttle = AdaptiveThrottle::sre();
+            let mut call = Call::with_seed(&policy, 1).throttle(&throttle);
+            let attempt = call.begin_attempt(at(0)).unwrap();
+            match f {
+                None => attempt.succeed(at(1)),
+                Some(f) => {
+                    let _ = attempt.fail(&f, at(1));
+                }
+            }
+            let (requests, accepts) = throttle.totals(at(1));
+            assert_eq!(requests, 1, "the attempt was counted as a request");
+            accepts == 1
+        };
+        assert!(accepted(None), "a success");
+        assert!(
+            accepted(Some(Failure::permanent())),
+            "a 404: the server answered"
+        );
+        assert!(accepted(Some(Failure::transient())), "a 500 it answered");
+        assert!(
+            !accepted(Some(Failure::overloaded())),
+            "a 503: shedding load"
+        );
+        assert!(!accepted(Some(Failure::timeout())), "no answer in time");
+        assert!(!accepted(Some(
+            Failure::transient().with_replay(Replay::NotSent)
+        )));
+        assert!(!accepted(Some(
+            Failure::transient().with_replay(Replay::Rejected)
+        )));
+    }
+
+    #[test]
+    fn a_healthy_backend_is_never_throttled() {
+        let policy = RetryPolicy::default();
+        let throttle = AdaptiveThrottle::sre();
+        for seed in 0..1000 {
+            let mut call = Call::with_seed(&policy, seed).throttle(&throttle);
+            call.begin_attempt(at(seed))
+                .expect("admitted")
+                .succeed(at(seed));
+        }
+        assert_eq!(throttle.reject_probability(at(1000)), 0.0);
+    }
+}

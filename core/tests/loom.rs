@@ -296,3 +296,36 @@ fn a_dropped_probe_lets_exactly_one_more_through() {
         assert!(b.try_acquire(now).is_ok(), "the slot is free again");
     });
 }
+
+#[test]
+fn adaptive_throttle_counts_every_request_and_accept() {
+    model(|| {
+        // Window of 16 s: one bucket a second. Two threads count into the
+        // same bucket, one of them a second later (a new step that starts
+        // another bucket), while a third reports an accept.
+        let t = Arc::new(
+            stormguard::AdaptiveThrottle::builder()
+                .window(Duration::from_secs(16))
+                .build()
+                .unwrap(),
+        );
+        let handles: Vec<_> = [(0u64, true), (0, false), (1, true)]
+            .into_iter()
+            .map(|(s, request)| {
+                let t = t.clone();
+                thread::spawn(move || {
+                    let now = Instant::from_secs(s);
+                    if request {
+                        let _ = t.admit(now, u32::MAX);
+                    } else {
+                        t.on_accept(now);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(t.totals(Instant::from_secs(1)), (2, 1));
+    });
+}

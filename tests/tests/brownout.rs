@@ -291,7 +291,7 @@ fn the_json_has_exactly_the_documented_keys() {
     };
     assert_eq!(keys(&json), ["contention", "herd", "nested", "scenarios"]);
     let scenarios = json["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 7);
+    assert_eq!(scenarios.len(), Scenario::ALL.len());
     for s in scenarios {
         assert_eq!(
             keys(s),
@@ -323,4 +323,49 @@ fn the_json_has_exactly_the_documented_keys() {
     let table = report.table();
     assert!(table.contains("never"));
     assert!(table.contains("27 pool calls"));
+}
+
+/// The adaptive client throttle against the breaker, on the standard world
+/// (10 clients: the small world's 4 give each throttle too few requests per
+/// window to estimate from): during the brownout the breaker sheds
+/// everything and probes in waves — about half the 100 ms buckets carry no
+/// load at all — while the throttle's load follows what the slowed backend
+/// can serve (a third of its capacity) with no empty bucket; and more calls
+/// succeed.
+#[test]
+fn the_adaptive_throttle_tracks_the_backend_without_waves_and_beats_the_breaker() {
+    let config = Config::standard();
+    let per = config.bucket.as_secs_f64();
+    // From one second into the brownout (the queue built before it drains)
+    // to its end.
+    let from = ((config.brownout_start.as_secs_f64() + 0.5) / per) as usize;
+    let to = (config.brownout_end.as_secs_f64() / per) as usize;
+    for seed in [1, 2, 3] {
+        let breaker = simulate(&config, Scenario::ThrottleAndBreaker, seed).unwrap();
+        let adaptive = simulate(&config, Scenario::ThrottleAndAdaptive, seed).unwrap();
+        let empty = |r: &ScenarioResult| {
+            r.offered_load[from..to]
+                .iter()
+                .filter(|&&x| x < 0.05)
+                .count()
+        };
+        let during = &adaptive.offered_load[from..to];
+        let mean = during.iter().sum::<f64>() / during.len() as f64;
+        assert!(
+            empty(&breaker) >= during.len() / 4,
+            "seed {seed}: the breaker's waves: {} empty buckets",
+            empty(&breaker)
+        );
+        assert_eq!(empty(&adaptive), 0, "seed {seed}: no empty bucket");
+        // A third of the capacity, give or take what the drops and the
+        // throttle's slack add.
+        assert!((0.2..=0.5).contains(&mean), "seed {seed}: mean load {mean}");
+        assert!(
+            adaptive.goodput > breaker.goodput,
+            "seed {seed}: goodput {} vs the breaker's {}",
+            adaptive.goodput,
+            breaker.goodput
+        );
+        assert!(adaptive.recovered_after.is_some(), "seed {seed}");
+    }
 }

@@ -183,7 +183,7 @@ where
             settings,
         } = self;
         let mut call = Retrying::<Blocking<Op>, S, C, R, B, K, N>::start_call(&settings, budget);
-        let mut seed = LazySeed::new(seed);
+        let mut seed = LazySeed::new(seed, &mut call);
         let mut time = Timekeeper::new(&call);
         let mut last = None;
         loop {

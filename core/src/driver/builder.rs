@@ -4,6 +4,7 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::time::Duration;
 
+use crate::adaptive::AdaptiveThrottle;
 use crate::breaker::CircuitBreaker;
 use crate::budget::{Budget, NoBudget};
 use crate::call::Call;
@@ -65,6 +66,7 @@ pub struct Retrying<'a, Op, S, C, R, B = NoBudget, K = AnyError, N = NoNotify> {
 pub(crate) struct Settings<'a> {
     pub(crate) policy: &'a RetryPolicy,
     pub(crate) breaker: Option<&'a CircuitBreaker>,
+    pub(crate) throttle: Option<&'a AdaptiveThrottle>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) idempotency: Option<Idempotency>,
 }
@@ -154,6 +156,7 @@ impl<'a, Op> Unconfigured<'a, Op> {
             settings: Settings {
                 policy,
                 breaker: None,
+                throttle: None,
                 attempt_timeout: None,
                 idempotency: None,
             },
@@ -245,6 +248,25 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N> {
         self
     }
 
+    /// Asks the adaptive client `throttle` before every attempt (see
+    /// [`AdaptiveThrottle`]): an attempt it rejects locally ends the call
+    /// with [`GiveUp::ClientThrottled`](crate::GiveUp::ClientThrottled).
+    /// Takes `&throttle` or an `Option` of one.
+    ///
+    /// ```
+    /// use core::future::ready;
+    /// use stormguard::driver::RetryExt;
+    /// use stormguard::AdaptiveThrottle;
+    /// let policy = stormguard::RetryPolicy::default();
+    /// let throttle = AdaptiveThrottle::sre();
+    /// let call = (|| ready(Ok::<(), ()>(()))).retry(&policy).throttle(&throttle);
+    /// # let _ = call;
+    /// ```
+    pub fn throttle(mut self, throttle: impl Into<Option<&'a AdaptiveThrottle>>) -> Self {
+        self.settings.throttle = throttle.into();
+        self
+    }
+
     /// This call's idempotency instead of the policy's (one non-idempotent
     /// method under a policy shared by a client).
     ///
@@ -282,13 +304,14 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N> {
     pub(crate) fn start_call(
         settings: &Settings<'a>,
         budget: B,
-    ) -> Call<&'a RetryPolicy, B, &'a CircuitBreaker>
+    ) -> Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle>
     where
         B: Budget,
     {
         let call = Call::with_seed(settings.policy, 0)
             .budget(budget)
-            .breaker(settings.breaker);
+            .breaker(settings.breaker)
+            .throttle(settings.throttle);
         match settings.idempotency {
             Some(idempotency) => call.with_idempotency(idempotency),
             None => call,
@@ -379,15 +402,25 @@ impl<Op, S, C, B, K, N, R> fmt::Debug for Retrying<'_, Op, S, C, R, B, K, N> {
 pub(crate) struct LazySeed<R>(Option<R>);
 
 impl<R: SeedSource> LazySeed<R> {
-    pub(crate) fn new(seed: R) -> Self {
-        LazySeed(Some(seed))
+    /// The seed of `call`: drawn now if the call draws random numbers before
+    /// any failure (an adaptive throttle's draw at each attempt), else at
+    /// the first failure.
+    pub(crate) fn new<B: Budget>(
+        seed: R,
+        call: &mut Call<&RetryPolicy, B, &CircuitBreaker, &AdaptiveThrottle>,
+    ) -> Self {
+        let mut lazy = LazySeed(Some(seed));
+        if call.draws_before_failure() {
+            lazy.before_failure(call);
+        }
+        lazy
     }
 
     /// Seeds `call` before its first failure is reported.
     #[inline]
     pub(crate) fn before_failure<B: Budget>(
         &mut self,
-        call: &mut Call<&RetryPolicy, B, &CircuitBreaker>,
+        call: &mut Call<&RetryPolicy, B, &CircuitBreaker, &AdaptiveThrottle>,
     ) {
         if let Some(seed) = self.0.take() {
             call.reseed(seed.into_rng());
@@ -404,8 +437,13 @@ pub(crate) struct Timekeeper {
 }
 
 impl Timekeeper {
-    pub(crate) fn new<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>>(
-        call: &Call<P, B, K>,
+    pub(crate) fn new<
+        P: Borrow<RetryPolicy>,
+        B: Budget,
+        K: Borrow<CircuitBreaker>,
+        T: Borrow<AdaptiveThrottle>,
+    >(
+        call: &Call<P, B, K, T>,
     ) -> Self {
         Timekeeper {
             needs_clock: call.needs_clock(),

@@ -7,6 +7,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use crate::adaptive::AdaptiveThrottle;
 use crate::breaker::CircuitBreaker;
 use crate::budget::Budget;
 use crate::call::Call;
@@ -128,9 +129,9 @@ where
             seed,
             settings,
         } = self;
-        let call = Retrying::<Op, S, C, R, B, K, N>::start_call(&settings, budget);
+        let mut call = Retrying::<Op, S, C, R, B, K, N>::start_call(&settings, budget);
         RetryFuture {
-            seed: LazySeed::new(seed),
+            seed: LazySeed::new(seed, &mut call),
             op,
             sleeper,
             clock,
@@ -167,7 +168,7 @@ pin_project_lite::pin_project! {
         notify: N,
         attempt_timeout: Option<Duration>,
         time: Timekeeper,
-        call: Call<&'a RetryPolicy, B, &'a CircuitBreaker>,
+        call: Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle>,
         // The failed attempt the call is sleeping after, kept to report it if
         // the breaker then refuses the next attempt or the deadline passes.
         last: Option<LastAttempt<E>>,

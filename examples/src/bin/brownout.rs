@@ -1,6 +1,6 @@
 //! The brownout simulator: a retry storm and its cures, on a virtual clock.
 //!
-//! A backend browns out for ten seconds; clients retry as seven scenarios
+//! A backend browns out for ten seconds; clients retry as eight scenarios
 //! say, every decision made by stormguard. Prints the table of offered load,
 //! recovery, goodput and attempts per call, then three studies (a herd of
 //! 10,000 clients, nested retries, the AWS contention experiment), and

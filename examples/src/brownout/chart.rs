@@ -10,7 +10,7 @@ use super::scenario::Scenario;
 
 /// One colour per scenario, in table order (the Okabe–Ito palette, which
 /// stays distinct for colour-blind readers).
-const COLOURS: [RGBColor; 7] = [
+const COLOURS: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
     RGBColor(213, 94, 0),
     RGBColor(230, 159, 0),
@@ -18,6 +18,7 @@ const COLOURS: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
     RGBColor(86, 180, 233),
     RGBColor(0, 158, 115),
+    RGBColor(240, 228, 66),
 ];
 
 /// Buckets averaged on each side of a point of the plotted curves.

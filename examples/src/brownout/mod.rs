@@ -3,7 +3,7 @@
 //! A backend with a fixed capacity and a FIFO queue browns out for a while
 //! (it slows down and drops calls); clients keep sending logical calls at a
 //! steady rate below its capacity, each attempt with a timeout, and retry
-//! as one of seven [`Scenario`]s says — every decision made by a real
+//! as one of eight [`Scenario`]s says — every decision made by a real
 //! `stormguard::RetryState` with a real `Throttle`, `RetryBudget` or
 //! `CircuitBreaker`. [`simulate`] runs one scenario; [`run`] runs all of
 //! them and the three studies ([`herd`], [`nested`], [`contention`]) on two

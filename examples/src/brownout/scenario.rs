@@ -1,19 +1,20 @@
-//! The seven client configurations the simulator compares: each is a
-//! `RetryPolicy`, plus a budget and a breaker per client process.
+//! The client configurations the simulator compares: each is a
+//! `RetryPolicy`, plus a budget, a breaker or an adaptive throttle per
+//! client process.
 
 use core::fmt;
 use core::time::Duration;
 
 use stormguard::{
-    Backoff, BackoffBuilder, Budget, CircuitBreaker, ConfigError, Jitter, NoBudget, RetryBudget,
-    RetryPolicy, Throttle,
+    AdaptiveThrottle, Backoff, BackoffBuilder, Budget, CircuitBreaker, ConfigError, Jitter,
+    NoBudget, RetryBudget, RetryPolicy, Throttle,
 };
 
 /// One line of the table: how the clients retry.
 ///
 /// ```
 /// use stormguard_examples::brownout::Scenario;
-/// assert_eq!(Scenario::ALL.len(), 7);
+/// assert_eq!(Scenario::ALL.len(), 8);
 /// assert_eq!(Scenario::Naive.to_string(), "naive: 3 immediate retries");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,6 +35,10 @@ pub enum Scenario {
     RetryBudget,
     /// Full jitter, the `Throttle`, and a `CircuitBreaker` per client.
     ThrottleAndBreaker,
+    /// Full jitter, the `Throttle`, and an `AdaptiveThrottle` (the SRE
+    /// book's client-side throttling; K = 1.5 over 1.6 s, at most 70 %
+    /// rejected) per client instead of a breaker.
+    ThrottleAndAdaptive,
 }
 
 /// The retries a call may make in every retrying scenario.
@@ -62,10 +67,26 @@ pub const BUDGET_TTL: Duration = Duration::from_secs(1);
 pub const BREAKER_FAILURES: u32 = 5;
 /// How long an open breaker refuses before it lets one probe through.
 pub const BREAKER_RECOVERY: Duration = Duration::from_secs(1);
+/// The adaptive throttle's K. The SRE book's 2 lets a client send twice
+/// what the backend accepts: against a backend that answers "overloaded"
+/// at once that is the slack that notices recovery, but this backend
+/// *queues* — twice its rate fills the queue, every caller times out, the
+/// accepts vanish and the throttle slams shut, then reopens: waves. 1.5
+/// keeps the queue short (see the README).
+pub const ADAPTIVE_K: f64 = 1.5;
+/// The adaptive throttle's memory: its shortest window (16 steps of 100 ms),
+/// so it follows a backend whose capacity changes within seconds. The SRE
+/// book's two minutes suit a slowly changing service; in a 30-second world
+/// with a 10-second brownout the throttle would remember the brownout long
+/// after it ended.
+pub const ADAPTIVE_WINDOW: Duration = Duration::from_millis(1600);
+/// The adaptive throttle's highest rejection probability: 30 % of the
+/// calls always go through, so the throttle sees the backend recover.
+pub const ADAPTIVE_MAX_REJECT: f64 = 0.7;
 
 impl Scenario {
     /// Every scenario, in table order.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::NoRetries,
         Scenario::Naive,
         Scenario::ExponentialNoJitter,
@@ -73,14 +94,16 @@ impl Scenario {
         Scenario::Throttle,
         Scenario::RetryBudget,
         Scenario::ThrottleAndBreaker,
+        Scenario::ThrottleAndAdaptive,
     ];
 
     /// The scenarios with a budget: the ones that must keep the offered
     /// load near the no-retry load and recover.
-    pub const BUDGETED: [Scenario; 3] = [
+    pub const BUDGETED: [Scenario; 4] = [
         Scenario::Throttle,
         Scenario::RetryBudget,
         Scenario::ThrottleAndBreaker,
+        Scenario::ThrottleAndAdaptive,
     ];
 
     /// The scenario's name as the table and the JSON print it.
@@ -98,6 +121,7 @@ impl Scenario {
             Scenario::Throttle => "full jitter + Throttle(10, 0.1)",
             Scenario::RetryBudget => "full jitter + RetryBudget(10%)",
             Scenario::ThrottleAndBreaker => "full jitter + Throttle + CircuitBreaker",
+            Scenario::ThrottleAndAdaptive => "full jitter + Throttle + AdaptiveThrottle",
         }
     }
 
@@ -126,7 +150,8 @@ impl Scenario {
             Scenario::FullJitter
             | Scenario::Throttle
             | Scenario::RetryBudget
-            | Scenario::ThrottleAndBreaker => (RETRIES + 1, exponential(Jitter::Full)),
+            | Scenario::ThrottleAndBreaker
+            | Scenario::ThrottleAndAdaptive => (RETRIES + 1, exponential(Jitter::Full)),
         };
         RetryPolicy::builder()
             .max_attempts(attempts)
@@ -148,7 +173,7 @@ impl Scenario {
     /// ```
     pub fn budget(self) -> Result<Box<dyn Budget + Send>, ConfigError> {
         Ok(match self {
-            Scenario::Throttle | Scenario::ThrottleAndBreaker => {
+            Scenario::Throttle | Scenario::ThrottleAndBreaker | Scenario::ThrottleAndAdaptive => {
                 Box::new(Throttle::new(THROTTLE_TOKENS, THROTTLE_RATIO)?)
             }
             Scenario::RetryBudget => Box::new(RetryBudget::new(
@@ -177,6 +202,32 @@ impl Scenario {
             Scenario::ThrottleAndBreaker => {
                 CircuitBreaker::new(BREAKER_FAILURES, BREAKER_RECOVERY).map(Some)
             }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Scenario {
+    /// A fresh adaptive client throttle for one client process, if the
+    /// scenario has one.
+    ///
+    /// # Errors
+    /// A `ConfigError` if the throttle constants were made invalid.
+    ///
+    /// ```
+    /// use stormguard_examples::brownout::Scenario;
+    /// assert!(Scenario::ThrottleAndAdaptive.adaptive_throttle()?.is_some());
+    /// assert!(Scenario::ThrottleAndBreaker.adaptive_throttle()?.is_none());
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn adaptive_throttle(self) -> Result<Option<AdaptiveThrottle>, ConfigError> {
+        match self {
+            Scenario::ThrottleAndAdaptive => AdaptiveThrottle::builder()
+                .k(ADAPTIVE_K)
+                .window(ADAPTIVE_WINDOW)
+                .max_reject(ADAPTIVE_MAX_REJECT)
+                .build()
+                .map(Some),
             _ => Ok(None),
         }
     }

@@ -17,8 +17,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
 
 use stormguard::{
-    Budget, Call, CircuitBreaker, ConfigError, Decision, Failure, FailureClass, Instant, Replay,
-    RetryPolicy,
+    AdaptiveThrottle, Budget, Call, CircuitBreaker, ConfigError, Decision, Failure, FailureClass,
+    Instant, Replay, RetryPolicy,
 };
 
 use super::config::{Config, InvalidConfig};
@@ -121,10 +121,11 @@ enum Event {
     Resend { call: u32 },
 }
 
-/// A client's budget and breaker, shared by its calls.
+/// A client's budget, breaker and adaptive throttle, shared by its calls.
 struct Client {
     budget: Rc<dyn Budget + Send>,
     breaker: Option<Rc<CircuitBreaker>>,
+    throttle: Option<Rc<AdaptiveThrottle>>,
 }
 
 /// One logical call: its place in the world, and its lifecycle (the
@@ -135,7 +136,7 @@ struct SimCall {
     attempt: u32,
     /// Whether the client is waiting for the current attempt's answer.
     waiting: bool,
-    lifecycle: Call<RetryPolicy, Rc<dyn Budget + Send>, Rc<CircuitBreaker>>,
+    lifecycle: Call<RetryPolicy, Rc<dyn Budget + Send>, Rc<CircuitBreaker>, Rc<AdaptiveThrottle>>,
 }
 
 /// What the backend did with an arriving request.
@@ -200,6 +201,7 @@ pub fn simulate(
         clients.push(Client {
             budget: Rc::<dyn Budget + Send>::from(scenario.budget()?),
             breaker: scenario.breaker()?.map(Rc::new),
+            throttle: scenario.adaptive_throttle()?.map(Rc::new),
         });
     }
     let nanos = |d: core::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -290,7 +292,8 @@ impl Sim<'_> {
         let client = &self.clients[client as usize];
         let lifecycle = Call::with_seed(self.policy, stream_seed(self.jitter_seed, u64::from(id)))
             .budget(Rc::clone(&client.budget))
-            .breaker(client.breaker.clone());
+            .breaker(client.breaker.clone())
+            .throttle(client.throttle.clone());
         self.calls.push(SimCall {
             start_bucket,
             attempt: 0,
@@ -301,7 +304,8 @@ impl Sim<'_> {
     }
 
     /// Sends the next attempt of `call` — unless its lifecycle refuses (an
-    /// open breaker): then the call fails fast, unsent.
+    /// open breaker, the adaptive throttle): then the call fails fast,
+    /// unsent.
     fn send(&mut self, call: u32, now: u64) {
         let Some(c) = self.calls.get_mut(call as usize) else {
             return;
