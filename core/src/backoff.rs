@@ -402,7 +402,8 @@ impl BackoffBuilder {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the field when: `backoff.factor` is NaN,
-    /// infinite or below 1; `backoff.base` is zero for an exponential shape
+    /// infinite, zero or negative (a factor below 1 shrinks the delays, as
+    /// gRPC A6 allows); `backoff.base` is zero for an exponential shape
     /// or for decorrelated jitter (the delay could never grow);
     /// `backoff.max_delay` is below the base; `backoff.jitter` is a
     /// proportion above 1000 per mille.
@@ -430,10 +431,10 @@ impl BackoffBuilder {
                         ConfigErrorKind::NotFinite,
                     ));
                 }
-                if self.factor < 1.0 {
+                if self.factor <= 0.0 {
                     return Err(ConfigError::new(
                         "backoff.factor",
-                        ConfigErrorKind::OutOfRange("at least 1"),
+                        ConfigErrorKind::OutOfRange("greater than 0"),
                     ));
                 }
                 if base == 0 {
@@ -680,8 +681,12 @@ mod tests {
             field(Backoff::exponential(d, f64::INFINITY)),
             "backoff.factor"
         );
-        assert_eq!(field(Backoff::exponential(d, 0.5)), "backoff.factor");
+        assert_eq!(field(Backoff::exponential(d, 0.0)), "backoff.factor");
         assert_eq!(field(Backoff::exponential(d, -2.0)), "backoff.factor");
+        // A factor below 1 shrinks the delays (gRPC A6 allows it).
+        let shrinking = Backoff::exponential(d, 0.5).build().unwrap();
+        assert_eq!(shrinking.nominal(1), Duration::from_millis(50));
+        assert_eq!(shrinking.nominal(3), Duration::from_micros(12_500));
         assert_eq!(
             field(Backoff::exponential(Duration::ZERO, 2.0)),
             "backoff.base"

@@ -156,6 +156,7 @@ pub mod decision;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "async", feature = "std"))))]
 pub mod driver;
 pub mod failure;
+pub mod hedging;
 pub mod idempotency;
 pub mod metrics;
 pub mod policy;
@@ -174,6 +175,7 @@ pub use decision::{Decision, GiveUp};
 #[cfg(any(feature = "async", feature = "std"))]
 pub use driver::{Clock, RetryError, Sleeper};
 pub use failure::{Failure, FailureClass, Replay, RetryAfter};
+pub use hedging::{Hedge, HedgeStep, HedgingPolicy, HedgingPolicyBuilder, MAX_HEDGED_ATTEMPTS};
 #[cfg(feature = "std")]
 pub use idempotency::SyncIdempotencyTable;
 pub use idempotency::{

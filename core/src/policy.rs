@@ -167,9 +167,9 @@ impl RetryPolicy {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the A6 field: `maxAttempts` ≤ 1,
-    /// `initialBackoff` or `maxBackoff` zero, `backoffMultiplier` not finite
-    /// or below 1 (A6 allows multipliers in (0, 1); a shrinking backoff is
-    /// refused here rather than silently changed).
+    /// `initialBackoff` or `maxBackoff` zero, `backoffMultiplier` not finite,
+    /// zero or negative (A6 allows multipliers in (0, 1): the backoff then
+    /// shrinks).
     ///
     /// ```
     /// use core::time::Duration;
@@ -211,10 +211,10 @@ impl RetryPolicy {
                 ConfigErrorKind::NotFinite,
             ));
         }
-        if backoff_multiplier < 1.0 {
+        if backoff_multiplier <= 0.0 {
             return Err(ConfigError::new(
                 "backoffMultiplier",
-                ConfigErrorKind::OutOfRange("at least 1"),
+                ConfigErrorKind::OutOfRange("greater than 0"),
             ));
         }
         // min(initial·mᵏ, max) is `max` for every k when max < initial.
@@ -564,7 +564,7 @@ mod tests {
         );
         assert_eq!(
             field(
-                b().backoff(Backoff::exponential(Duration::from_millis(1), 0.9))
+                b().backoff(Backoff::exponential(Duration::from_millis(1), 0.0))
                     .build()
             ),
             "backoff.factor"
@@ -584,7 +584,12 @@ mod tests {
             field(RetryPolicy::grpc(3, d, d, f64::NAN)),
             "backoffMultiplier"
         );
-        assert_eq!(field(RetryPolicy::grpc(3, d, d, 0.5)), "backoffMultiplier");
+        assert_eq!(field(RetryPolicy::grpc(3, d, d, 0.0)), "backoffMultiplier");
+        assert_eq!(field(RetryPolicy::grpc(3, d, d, -1.0)), "backoffMultiplier");
+        assert!(
+            RetryPolicy::grpc(3, d, d, 0.5).is_ok(),
+            "a shrinking backoff"
+        );
     }
 
     #[test]
