@@ -530,7 +530,9 @@ impl<P: Borrow<HedgingPolicy>, B: Budget> Hedge<P, B> {
     fn is_in_flight(&self, n: u32) -> bool {
         n < 8 && self.in_flight & (1 << n) != 0
     }
+}
 
+impl<P, B> Hedge<P, B> {
     /// Copies sent so far.
     ///
     /// ```

@@ -672,3 +672,166 @@ proptest! {
         prop_assert_eq!(out.map_err(|e| e.reason()), expected);
     }
 }
+
+mod hedging {
+    use super::*;
+    use stormguard::HedgingPolicy;
+
+    /// A service whose n-th copy takes `latencies[n]` ms and answers
+    /// `answers[n]`; records which copies were dropped before answering.
+    struct Replicas {
+        world: World,
+        latencies: Vec<u64>,
+        answers: Vec<Result<u32, u16>>,
+        sent: Cell<usize>,
+        answered: Rc<Cell<u32>>,
+        cancelled: Rc<Cell<u32>>,
+    }
+
+    struct Copy {
+        sleep: Timer,
+        answer: Result<u32, u16>,
+        done: bool,
+        answered: Rc<Cell<u32>>,
+        cancelled: Rc<Cell<u32>>,
+    }
+
+    impl Future for Copy {
+        type Output = Result<u32, u16>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            if Pin::new(&mut self.sleep).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.done = true;
+            self.answered.set(self.answered.get() + 1);
+            Poll::Ready(self.answer)
+        }
+    }
+
+    impl Drop for Copy {
+        fn drop(&mut self) {
+            if !self.done {
+                self.cancelled.set(self.cancelled.get() + 1);
+            }
+        }
+    }
+
+    impl Replicas {
+        fn new(world: &World, latencies: &[u64], answers: &[Result<u32, u16>]) -> Replicas {
+            Replicas {
+                world: world.clone(),
+                latencies: latencies.to_vec(),
+                answers: answers.to_vec(),
+                sent: Cell::new(0),
+                answered: Rc::default(),
+                cancelled: Rc::default(),
+            }
+        }
+
+        fn call(&self) -> Copy {
+            let n = self.sent.get();
+            self.sent.set(n + 1);
+            Copy {
+                sleep: self.world.timer(self.latencies[n]),
+                answer: self.answers[n],
+                done: false,
+                answered: self.answered.clone(),
+                cancelled: self.cancelled.clone(),
+            }
+        }
+    }
+
+    fn hedging(attempts: u32, delay_ms: u32) -> HedgingPolicy {
+        HedgingPolicy::builder()
+            .max_attempts(attempts)
+            .hedging_delay(MS * delay_ms)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_later_copy_overtakes_a_slow_one_which_is_cancelled() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[1000, 10, 10], &[Ok(1), Ok(2), Ok(3)]);
+        let policy = hedging(3, 50);
+        let out = world.run(
+            (|| svc.call())
+                .hedge(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone()),
+        );
+        assert_eq!(out, Ok(2));
+        assert_eq!(
+            world.now_ms(),
+            60,
+            "the second copy, sent at 50 ms, answered"
+        );
+        assert_eq!(svc.sent.get(), 2, "no third copy");
+        assert_eq!(svc.cancelled.get(), 1, "the slow copy was dropped");
+        assert_eq!(world.live_timers(), 0);
+    }
+
+    #[test]
+    fn a_non_fatal_failure_sends_the_next_copy_at_once() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[5, 20, 20], &[Err(503), Ok(2), Ok(3)]);
+        let policy = hedging(3, 100);
+        let out = world.run(
+            (|| svc.call())
+                .hedge(&policy)
+                .sleeper(world.clone())
+                .clock(world.clone())
+                .when(http),
+        );
+        assert_eq!(out, Ok(2));
+        assert_eq!(world.now_ms(), 25, "copy 1 went out at 5 ms, not 100");
+    }
+
+    #[test]
+    fn a_fatal_failure_ends_the_call_and_cancels_the_rest() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[500, 10], &[Ok(1), Err(404)]);
+        let policy = hedging(2, 50);
+        let err = world
+            .run(
+                (|| svc.call())
+                    .hedge(&policy)
+                    .sleeper(world.clone())
+                    .clock(world.clone())
+                    .when(http),
+            )
+            .unwrap_err();
+        assert_eq!(err.reason(), GiveUp::NotRetryable);
+        assert_eq!(err.last(), &LastAttempt::Failed(404));
+        assert_eq!(world.now_ms(), 60);
+        assert_eq!(svc.cancelled.get(), 1);
+        assert_eq!(world.live_timers(), 0);
+    }
+
+    #[test]
+    fn the_deadline_cancels_every_copy() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[10_000, 10_000, 10_000], &[Ok(1), Ok(2), Ok(3)]);
+        let policy = HedgingPolicy::builder()
+            .max_attempts(3)
+            .hedging_delay(MS * 100)
+            .deadline(MS * 250)
+            .build()
+            .unwrap();
+        let err = world
+            .run(
+                (|| svc.call())
+                    .hedge(&policy)
+                    .sleeper(world.clone())
+                    .clock(world.clone()),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.reason(), err.attempts(), err.last()),
+            (GiveUp::DeadlineExceeded, 3, &LastAttempt::TimedOut)
+        );
+        assert_eq!(world.now_ms(), 250);
+        assert_eq!(svc.cancelled.get(), 3);
+        assert_eq!(world.live_timers(), 0);
+    }
+}

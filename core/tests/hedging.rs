@@ -55,7 +55,10 @@ fn a_non_fatal_failure_sends_the_next_copy_at_once_and_later_ones_keep_the_delay
     let p = policy(4, 100);
     let mut h = Hedge::new(&p, at(0));
     let _ = h.poll(at(0));
-    assert_eq!(h.failed(0, &Failure::transient(), at(30)), HedgeStep::Send(1));
+    assert_eq!(
+        h.failed(0, &Failure::transient(), at(30)),
+        HedgeStep::Send(1)
+    );
     // The next resumes a delay after that copy, not on the old schedule.
     assert_eq!(h.poll(at(30)), HedgeStep::WaitUntil(at(130)));
     assert_eq!(h.poll(at(130)), HedgeStep::Send(2));
@@ -80,7 +83,10 @@ fn a_pushback_schedules_the_next_copy() {
     let mut h = Hedge::new(&p, at(0));
     let _ = h.poll(at(0));
     let pushback = Failure::overloaded().with_retry_after(RetryAfter::Delay(MS * 250));
-    assert_eq!(h.failed(0, &pushback, at(20)), HedgeStep::WaitUntil(at(270)));
+    assert_eq!(
+        h.failed(0, &pushback, at(20)),
+        HedgeStep::WaitUntil(at(270))
+    );
     assert_eq!(h.poll(at(270)), HedgeStep::Send(1));
     // Later copies resume at pushback + hedging delay.
     assert_eq!(h.poll(at(270)), HedgeStep::WaitUntil(at(370)));
@@ -161,7 +167,10 @@ fn all_copies_failing_exhausts_the_attempts() {
     let p = policy(2, 100);
     let mut h = Hedge::new(&p, at(0));
     let _ = h.poll(at(0));
-    assert_eq!(h.failed(0, &Failure::transient(), at(10)), HedgeStep::Send(1));
+    assert_eq!(
+        h.failed(0, &Failure::transient(), at(10)),
+        HedgeStep::Send(1)
+    );
     assert_eq!(
         h.failed(1, &Failure::transient(), at(20)),
         HedgeStep::Finished(Err(GiveUp::AttemptsExhausted))

@@ -79,8 +79,8 @@ macro_rules! adapter_suite {
 
         use super::{future, Counting, Counts, DropFlag, GENEROUS, MS};
         use $adapter::{
-            Backoff, CircuitBreaker, Failure, GiveUp, Idempotency, Jitter, LastAttempt, RetryExt,
-            RetryPolicy, Throttle,
+            Backoff, CircuitBreaker, Failure, GiveUp, HedgingPolicy, Idempotency, Jitter,
+            LastAttempt, RetryExt, RetryPolicy, Throttle,
         };
 
         /// Runs a retried call (or any future) to completion on the runtime.
@@ -270,6 +270,36 @@ macro_rules! adapter_suite {
                 (err.reason(), err.last()),
                 (GiveUp::UnsafeToReplay, &LastAttempt::TimedOut)
             );
+        }
+
+        #[test]
+        fn a_hedged_copy_overtakes_a_hung_one_on_real_timers() {
+            let policy = HedgingPolicy::builder()
+                .max_attempts(3)
+                .hedging_delay(MS * 20)
+                .build()
+                .unwrap();
+            let calls = AtomicU32::new(0);
+            let cancelled = Arc::new(AtomicUsize::new(0));
+            let start = Instant::now();
+            let out = run((|| {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let flag = DropFlag(cancelled.clone());
+                async move {
+                    if n == 1 {
+                        future::pending::<()>().await;
+                    }
+                    drop(flag);
+                    Ok::<u32, u16>(n)
+                }
+            })
+            .hedge(&policy));
+            assert_eq!(out, Ok(2));
+            let elapsed = start.elapsed();
+            assert!(elapsed >= MS * 20 && elapsed < GENEROUS, "{elapsed:?}");
+            assert_eq!(calls.load(Ordering::SeqCst), 2);
+            // Both copies are gone: the hung one was cancelled.
+            assert_eq!(cancelled.load(Ordering::SeqCst), 2);
         }
 
         #[test]

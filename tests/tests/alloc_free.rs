@@ -113,6 +113,37 @@ fn giving_up_allocates_nothing_either() {
 }
 
 #[test]
+fn the_hedge_future_allocates_nothing() {
+    let policy = stormguard::HedgingPolicy::builder()
+        .max_attempts(5)
+        .hedging_delay(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let throttle = Throttle::new(1000, 0.1).unwrap();
+    let clock = Virtual(Default::default());
+    let mut calls = 0u32;
+    let info = measure(|| {
+        let err = poll_to_end(
+            (|| {
+                calls += 1;
+                ready(Err::<u32, u16>(503))
+            })
+            .hedge(&policy)
+            .sleeper(|d| clock.sleep(d))
+            .clock(&clock)
+            .budget(&throttle),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.reason(), err.attempts()),
+            (GiveUp::AttemptsExhausted, 5)
+        );
+    });
+    assert_eq!(calls, 5, "the work really happened");
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
 fn the_state_machine_by_hand_allocates_nothing() {
     let policy = policy(100);
     let info = measure(|| {

@@ -54,8 +54,8 @@ use core::future::Future;
 use core::time::Duration;
 
 pub use stormguard::driver::{
-    AnyError, Classify, FreshSeed, LastAttempt, NoNotify, Notify, RetryError, RetryFuture, RetryIf,
-    Retrying, StdClock,
+    AnyError, Classify, FreshSeed, HedgeFuture, Hedging, LastAttempt, NoNotify, Notify, RetryError,
+    RetryFuture, RetryIf, Retrying, StdClock,
 };
 #[doc(no_inline)]
 pub use stormguard::*;
@@ -100,15 +100,26 @@ pub trait RetryExt: Sized {
     /// A retried call of `self` under `policy`; configure it further (see
     /// [`Retrying`]) and `.await` it.
     fn retry(self, policy: &RetryPolicy) -> AsyncStdRetrying<'_, Self>;
+
+    /// A hedged call of `self` under `policy` (copies sent over time, the
+    /// first success wins; see [`Hedging`]); configure it further and
+    /// `.await` it.
+    fn hedge(self, policy: &HedgingPolicy) -> Hedging<'_, Self, AsyncStdSleeper, StdClock>;
 }
 
-impl<Op, Fut> RetryExt for Op
+impl<Op, Fut, T, E> RetryExt for Op
 where
     Op: FnMut() -> Fut,
-    Fut: Future,
+    Fut: Future<Output = Result<T, E>>,
 {
     fn retry(self, policy: &RetryPolicy) -> AsyncStdRetrying<'_, Self> {
         driver::RetryExt::retry(self, policy)
+            .sleeper(AsyncStdSleeper)
+            .clock(StdClock)
+    }
+
+    fn hedge(self, policy: &HedgingPolicy) -> Hedging<'_, Self, AsyncStdSleeper, StdClock> {
+        driver::RetryExt::hedge(self, policy)
             .sleeper(AsyncStdSleeper)
             .clock(StdClock)
     }

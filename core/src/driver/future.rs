@@ -14,8 +14,12 @@ use crate::call::Call;
 use crate::decision::Decision;
 use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper, Unconfigured};
 use crate::driver::error::retry_error;
-use crate::driver::{Classify, Clock, LastAttempt, Notify, RetryError, Retrying, Sleeper};
+use crate::driver::{
+    Classify, Clock, Hedging, LastAttempt, Notify, RetryError, Retrying,
+    SetAClockOrUseARuntimeAdapter, SetASleeperOrUseARuntimeAdapter, Sleeper,
+};
 use crate::failure::Failure;
+use crate::hedging::HedgingPolicy;
 use crate::policy::RetryPolicy;
 
 /// The extension that makes any async operation retryable:
@@ -38,6 +42,13 @@ use crate::policy::RetryPolicy;
 pub trait RetryExt: Sized {
     /// A retried call of `self` under `policy`, without a runtime yet.
     fn retry(self, policy: &RetryPolicy) -> Unconfigured<'_, Self>;
+
+    /// A hedged call of `self` under `policy` (copies sent over time, the
+    /// first success wins: see [`Hedging`]), without a runtime yet.
+    fn hedge(
+        self,
+        policy: &HedgingPolicy,
+    ) -> Hedging<'_, Self, SetASleeperOrUseARuntimeAdapter, SetAClockOrUseARuntimeAdapter>;
 }
 
 impl<Op, Fut> RetryExt for Op
@@ -47,6 +58,13 @@ where
 {
     fn retry(self, policy: &RetryPolicy) -> Unconfigured<'_, Self> {
         Retrying::new(self, policy)
+    }
+
+    fn hedge(
+        self,
+        policy: &HedgingPolicy,
+    ) -> Hedging<'_, Self, SetASleeperOrUseARuntimeAdapter, SetAClockOrUseARuntimeAdapter> {
+        Hedging::new(self, policy)
     }
 }
 

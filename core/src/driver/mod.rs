@@ -58,6 +58,8 @@ mod builder;
 mod error;
 #[cfg(feature = "async")]
 mod future;
+#[cfg(feature = "async")]
+mod hedge;
 mod hooks;
 mod runtime;
 
@@ -71,6 +73,9 @@ pub use error::{LastAttempt, RetryError};
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use future::{RetryExt, RetryFuture};
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use hedge::{HedgeFuture, Hedging};
 pub use hooks::{AnyError, Classify, NoNotify, Notify, RetryIf};
 #[cfg(feature = "std")]
 pub use runtime::StdClock;
