@@ -80,8 +80,19 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: ", self.field)?;
-        match self.kind {
+        write!(f, "invalid {}: {}", self.field, self.kind)
+    }
+}
+
+impl fmt::Display for ConfigErrorKind {
+    /// What the value must be (`"must not be zero"`).
+    ///
+    /// ```
+    /// use stormguard::ConfigErrorKind;
+    /// assert_eq!(ConfigErrorKind::OutOfRange("at least 1").to_string(), "must be at least 1");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             ConfigErrorKind::Zero => f.write_str("must not be zero"),
             ConfigErrorKind::NotFinite => f.write_str("must be a finite number"),
             ConfigErrorKind::OutOfRange(expected) => write!(f, "must be {expected}"),

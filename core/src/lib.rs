@@ -88,6 +88,9 @@
 //! | [`RetryPolicy`] | validated, shareable configuration (`const`, usable in a `static`) |
 //! | [`Call`], [`Attempt`] | one logical call's lifecycle: the breaker's permit per attempt, what the breaker and the budget are told, the metrics, the decision |
 //! | [`Retry`], [`Decision`], [`GiveUp`] | the decision half of a call |
+//! | [`HedgingPolicy`], [`Hedge`] | hedged requests (A6 `hedgingPolicy`): copies `hedging_delay` apart, the first success wins |
+//! | [`AdaptiveThrottle`] | client-side adaptive throttling: reject locally as the backend's accept rate falls |
+//! | `grpc_config` (feature `grpc-config`) | policies from a gRPC service config JSON |
 //! | [`Metrics`] | atomic counters of attempts, retries, give-ups by reason, breaker transitions |
 //! | [`Random`] | the seedable generator jitter is drawn from |
 //! | [`driver`] | the async retry future over any runtime's [`Sleeper`] and [`Clock`] (`(|| call()).retry(&policy).await`), and a blocking loop |
@@ -121,6 +124,9 @@
 //!   would retry in lock-step.
 //! - `async` (default): the [`driver`]'s retry future, `no_std` and
 //!   allocation-free, for any executor (smol, async-std, embassy…).
+//! - `grpc-config` (std): [`grpc_config::ServiceConfig`] reads a gRPC
+//!   service config's retry, hedging and throttling policies (proposal A6)
+//!   with `serde_json`, strictly, every error naming its JSON path.
 //! - `critical-section`: for targets without atomic compare-and-swap
 //!   (`thumbv6m-none-eabi`): the budgets, the breaker and the metrics run
 //!   their atomic updates in a critical section, which the firmware provides
@@ -156,6 +162,9 @@ pub mod decision;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "async", feature = "std"))))]
 pub mod driver;
 pub mod failure;
+#[cfg(feature = "grpc-config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc-config")))]
+pub mod grpc_config;
 pub mod hedging;
 pub mod idempotency;
 pub mod metrics;

@@ -126,7 +126,7 @@ const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const DEFAULT_MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
 const DEFAULT_BACKOFF: BackoffBuilder = Backoff::exponential(Duration::from_millis(100), 2.0);
 /// gRPC proposal A6: "values greater than 5 are treated as 5".
-const GRPC_MAX_ATTEMPTS_CAP: u32 = 5;
+pub(crate) const GRPC_MAX_ATTEMPTS_CAP: u32 = 5;
 
 impl RetryPolicy {
     /// A builder with the defaults: 3 attempts, exponential backoff from
@@ -193,6 +193,27 @@ impl RetryPolicy {
         max_backoff: Duration,
         backoff_multiplier: f64,
     ) -> Result<RetryPolicy, ConfigError> {
+        match RetryPolicy::grpc_builder(
+            max_attempts,
+            initial_backoff,
+            max_backoff,
+            backoff_multiplier,
+            GRPC_MAX_ATTEMPTS_CAP,
+        ) {
+            Ok(builder) => builder.build(),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// [`RetryPolicy::grpc`]'s checks and builder, with the client's cap on
+    /// `maxAttempts` (A6: 5 unless the client changes it) as an argument.
+    pub(crate) const fn grpc_builder(
+        max_attempts: u32,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+        backoff_multiplier: f64,
+        attempts_cap: u32,
+    ) -> Result<RetryPolicyBuilder, ConfigError> {
         if max_attempts <= 1 {
             return Err(ConfigError::new(
                 "maxAttempts",
@@ -223,20 +244,19 @@ impl RetryPolicy {
         } else {
             initial_backoff
         };
-        let attempts = if max_attempts > GRPC_MAX_ATTEMPTS_CAP {
-            GRPC_MAX_ATTEMPTS_CAP
+        let attempts = if max_attempts > attempts_cap {
+            attempts_cap
         } else {
             max_attempts
         };
-        RetryPolicy::builder()
+        Ok(RetryPolicy::builder()
             .max_attempts(attempts)
             .backoff(
                 Backoff::exponential(base, backoff_multiplier)
                     .max_delay(max_backoff)
                     .jitter(Jitter::GRPC),
             )
-            .decision_order(DecisionOrder::Grpc)
-            .build()
+            .decision_order(DecisionOrder::Grpc))
     }
 
     /// The most attempts a call makes, the first one included.

@@ -102,6 +102,17 @@ impl Throttle {
         }
     }
 
+    /// A full bucket from settings [`Throttle::new`] has already checked
+    /// (a service config's `retryThrottling`, kept in thousandths).
+    #[cfg(feature = "grpc-config")]
+    pub(crate) fn from_milli(max_tokens: u32, ratio_milli: u32) -> Throttle {
+        Throttle {
+            milli_tokens: AtomicU32::new(max_tokens * 1000),
+            max_milli: max_tokens * 1000,
+            ratio_milli,
+        }
+    }
+
     /// Takes one token (clamped at zero): an attempt failed in a way that
     /// counts.
     ///
