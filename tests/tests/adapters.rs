@@ -1,8 +1,11 @@
-//! The smol and async-std adapters, each on its own runtime with real (short)
-//! sleeps: one suite, written once, run on both.
+//! The runtime adapters: one suite, written once, run on each — smol and
+//! async-std on their own runtimes with real (short) sleeps, embassy on
+//! `embassy-time`'s mock driver, on virtual time.
 //!
 //! Upper bounds on elapsed time are generous (a loaded CI machine must not
-//! make them fail); lower bounds prove the sleeps really happened.
+//! make them fail); lower bounds prove the sleeps really happened. On
+//! virtual time both hold exactly, and the embassy module adds exact checks
+//! of its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -71,11 +74,22 @@ impl Drop for DropFlag {
     }
 }
 
+/// The real clock, as a `Duration` since the first reading in the process.
+fn real_now() -> Duration {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// The suite, for one runtime: `$adapter` (the crate), `$sleeper` (its
+/// sleeper, for the counting wrapper), `$block_on` (runs a future), `$sleep`
+/// (an async sleep on the runtime), `$now` (its clock, as a `Duration` since
+/// any origin) and `$setup` (called at the start of each test; what it
+/// returns is held until the test ends).
 macro_rules! adapter_suite {
-    ($adapter:ident, $sleeper:expr, $block_on:path, $sleep:path) => {
+    ($adapter:ident, $sleeper:expr, $block_on:path, $sleep:path, $now:path, $setup:path) => {
         use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
         use std::sync::Arc;
-        use std::time::{Duration, Instant};
+        use std::time::Duration;
 
         use super::{future, Counting, Counts, DropFlag, GENEROUS, MS};
         use $adapter::{
@@ -127,29 +141,32 @@ macro_rules! adapter_suite {
 
         #[test]
         fn success_first_time() {
+            let _setup = $setup();
             let calls = AtomicU32::new(0);
             let policy = policy(3, 1000);
-            let start = Instant::now();
+            let start = $now();
             let out = run(flaky(0, &calls).retry(&policy).when(status));
             assert_eq!(out, Ok(1));
             assert_eq!(calls.load(Ordering::SeqCst), 1);
-            assert!(start.elapsed() < Duration::from_millis(900), "no sleep");
+            assert!(($now() - start) < Duration::from_millis(900), "no sleep");
         }
 
         #[test]
         fn success_after_failures_sleeps_between_attempts() {
+            let _setup = $setup();
             let calls = AtomicU32::new(0);
             let policy = policy(5, 15);
-            let start = Instant::now();
+            let start = $now();
             let out = run(flaky(2, &calls).retry(&policy).when(status));
             assert_eq!(out, Ok(3));
-            let elapsed = start.elapsed();
+            let elapsed = $now() - start;
             assert!(elapsed >= MS * 30, "two real sleeps of 15 ms: {elapsed:?}");
             assert!(elapsed < GENEROUS);
         }
 
         #[test]
         fn give_up_reasons() {
+            let _setup = $setup();
             let policy = policy(3, 1);
             let calls = AtomicU32::new(0);
             let err = run(flaky(9, &calls).retry(&policy).when(status)).unwrap_err();
@@ -202,14 +219,15 @@ macro_rules! adapter_suite {
 
         #[test]
         fn the_deadline_cuts_a_hanging_attempt() {
+            let _setup = $setup();
             let policy = RetryPolicy::builder()
                 .max_attempts(5)
                 .deadline(MS * 80)
                 .build()
                 .unwrap();
-            let start = Instant::now();
+            let start = $now();
             let err = run((|| future::pending::<Result<(), u16>>()).retry(&policy)).unwrap_err();
-            let elapsed = start.elapsed();
+            let elapsed = $now() - start;
             assert_eq!(err.reason(), GiveUp::DeadlineExceeded);
             assert_eq!(err.last(), &LastAttempt::TimedOut);
             assert!(elapsed >= MS * 80 && elapsed < GENEROUS, "{elapsed:?}");
@@ -217,6 +235,7 @@ macro_rules! adapter_suite {
 
         #[test]
         fn a_retry_that_cannot_finish_in_time_gives_up_at_once() {
+            let _setup = $setup();
             let policy = RetryPolicy::builder()
                 .max_attempts(5)
                 .backoff(Backoff::constant(Duration::from_secs(2)).jitter(Jitter::None))
@@ -224,24 +243,25 @@ macro_rules! adapter_suite {
                 .build()
                 .unwrap();
             let calls = AtomicU32::new(0);
-            let start = Instant::now();
+            let start = $now();
             let err = run(flaky(9, &calls).retry(&policy).when(status)).unwrap_err();
             assert_eq!(
                 (err.reason(), err.attempts()),
                 (GiveUp::DeadlineExceeded, 1)
             );
             assert!(
-                start.elapsed() < Duration::from_millis(900),
+                ($now() - start) < Duration::from_millis(900),
                 "it did not sleep into the deadline"
             );
         }
 
         #[test]
         fn a_timed_out_attempt_is_cancelled_and_retried() {
+            let _setup = $setup();
             let policy = policy(3, 1);
             let calls = AtomicU32::new(0);
             let cancelled = Arc::new(AtomicUsize::new(0));
-            let start = Instant::now();
+            let start = $now();
             let out = run((|| {
                 let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                 let flag = DropFlag(cancelled.clone());
@@ -256,7 +276,7 @@ macro_rules! adapter_suite {
             .retry(&policy)
             .attempt_timeout(MS * 40));
             assert_eq!(out, Ok(2));
-            assert!(start.elapsed() >= MS * 40);
+            assert!(($now() - start) >= MS * 40);
             // Both attempts' futures are gone: the hung one was dropped.
             assert_eq!(cancelled.load(Ordering::SeqCst), 2);
 
@@ -304,6 +324,7 @@ macro_rules! adapter_suite {
 
         #[test]
         fn dropping_the_retry_leaves_no_timer_and_no_task_behind() {
+            let _setup = $setup();
             // Dropped while sleeping between attempts.
             let counts = Counts::default();
             let calls = AtomicU32::new(0);
@@ -366,23 +387,252 @@ macro_rules! adapter_suite {
     };
 }
 
+/// Nothing to set up on a real runtime.
+struct NoSetup;
+
+fn no_setup() -> NoSetup {
+    NoSetup
+}
+
 mod smol_runtime {
     async fn sleep(d: std::time::Duration) {
         smol::Timer::after(d).await;
     }
+    use super::{no_setup, real_now};
     adapter_suite!(
         stormguard_smol,
         stormguard_smol::SmolSleeper,
         smol::block_on,
-        sleep
+        sleep,
+        real_now,
+        no_setup
     );
 }
 
 mod async_std_runtime {
+    use super::{no_setup, real_now};
     adapter_suite!(
         stormguard_async_std,
         stormguard_async_std::AsyncStdSleeper,
         async_std::task::block_on,
-        async_std::task::sleep
+        async_std::task::sleep,
+        real_now,
+        no_setup
     );
+}
+
+/// embassy on `embassy-time`'s mock driver (its tick is 1 µs; a generic
+/// timer queue): time moves only when the executor moves it, one tick at a time
+/// while the future under test waits and no timer has woken it. The mock
+/// driver is global, so each test holds a lock and resets it.
+mod embassy_runtime {
+    mod rt {
+        use std::future::{Future, IntoFuture};
+        use std::pin::pin;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex, MutexGuard};
+        use std::task::{Context, Poll, Wake, Waker};
+        use std::time::Duration;
+
+        use embassy_time::MockDriver;
+        use stormguard_embassy::Sleeper;
+
+        static MOCK_DRIVER: Mutex<()> = Mutex::new(());
+
+        /// Takes the mock driver for one test, at time zero.
+        pub(super) fn setup() -> MutexGuard<'static, ()> {
+            let guard = MOCK_DRIVER
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            MockDriver::get().reset();
+            guard
+        }
+
+        /// The mock driver's time.
+        pub(super) fn now() -> Duration {
+            Duration::from_micros(embassy_time::Instant::now().as_micros())
+        }
+
+        pub(super) async fn sleep(d: Duration) {
+            stormguard_embassy::EmbassySleeper.sleep(d).await;
+        }
+
+        struct Flag(AtomicBool);
+
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+
+        /// Far beyond any wait in the suite: only a hang reaches it.
+        const VIRTUAL_LIMIT: Duration = Duration::from_secs(60);
+
+        /// Runs `future`, moving the mock time on one tick whenever it waits
+        /// and no timer woke it.
+        pub(super) fn block_on<F: IntoFuture>(future: F) -> F::Output {
+            let mut future = pin!(future.into_future());
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            let tick = embassy_time::Duration::from_ticks(1);
+            let start = now();
+            loop {
+                flag.0.store(false, Ordering::SeqCst);
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+                while !flag.0.load(Ordering::SeqCst) {
+                    assert!(
+                        now() - start < VIRTUAL_LIMIT,
+                        "the future waits for nothing"
+                    );
+                    MockDriver::get().advance(tick);
+                }
+            }
+        }
+    }
+
+    use rt::{block_on, now, setup, sleep};
+
+    adapter_suite!(
+        stormguard_embassy,
+        stormguard_embassy::EmbassySleeper,
+        block_on,
+        sleep,
+        now,
+        setup
+    );
+
+    mod exact {
+        //! On virtual time the waits are exact: the driver sleeps what the
+        //! policy says, rounded up to the tick and no more.
+        use std::cell::Cell;
+        use std::future::ready;
+        use std::time::Duration;
+
+        use stormguard_embassy::{
+            Backoff, Clock, EmbassyClock, GiveUp, Jitter, RetryExt, RetryPolicy, Sleeper,
+        };
+
+        use super::rt::{block_on, now, setup};
+
+        fn failing_twice(
+            calls: &Cell<u32>,
+        ) -> impl FnMut() -> std::future::Ready<Result<u32, u16>> + '_ {
+            move || {
+                calls.set(calls.get() + 1);
+                ready(if calls.get() <= 2 {
+                    Err(503)
+                } else {
+                    Ok(calls.get())
+                })
+            }
+        }
+
+        #[test]
+        fn a_backoff_shorter_than_a_tick_sleeps_one_tick_not_zero() {
+            let _setup = setup();
+            let policy = RetryPolicy::builder()
+                .max_attempts(3)
+                .backoff(Backoff::constant(Duration::from_nanos(900)).jitter(Jitter::None))
+                .build()
+                .unwrap();
+            let calls = Cell::new(0);
+            let start = now();
+            let out = block_on(failing_twice(&calls).retry(&policy).seed(1));
+            assert_eq!(out, Ok(3));
+            // Two sleeps of one 1 µs tick each (truncating would make them 0).
+            assert_eq!(now() - start, Duration::from_micros(2));
+        }
+
+        #[test]
+        fn an_exponential_schedule_sleeps_exactly_its_delays() {
+            let _setup = setup();
+            let policy = RetryPolicy::builder()
+                .max_attempts(4)
+                .backoff(Backoff::exponential(Duration::from_millis(10), 2.0).jitter(Jitter::None))
+                .build()
+                .unwrap();
+            let calls = Cell::new(0);
+            let start = now();
+            let out = block_on(failing_twice(&calls).retry(&policy).seed(2));
+            assert_eq!(out, Ok(3));
+            assert_eq!(now() - start, Duration::from_millis(10 + 20));
+        }
+
+        #[test]
+        fn the_same_seed_sleeps_the_same_jittered_times() {
+            let _setup = setup();
+            let policy = RetryPolicy::builder()
+                .max_attempts(3)
+                .backoff(Backoff::exponential(Duration::from_millis(100), 2.0).jitter(Jitter::Full))
+                .build()
+                .unwrap();
+            let mut elapsed = [Duration::ZERO; 2];
+            for slot in &mut elapsed {
+                let calls = Cell::new(0);
+                let start = now();
+                let out = block_on(failing_twice(&calls).retry(&policy).seed(42));
+                assert_eq!(out, Ok(3));
+                *slot = now() - start;
+            }
+            assert_eq!(elapsed[0], elapsed[1]);
+            // The jittered delays, each rounded up to whole microseconds.
+            let mut delays = policy
+                .backoff()
+                .delays(stormguard_embassy::Random::with_seed(42));
+            let expected: Duration = (0..2)
+                .map(|_| {
+                    let d = delays.next().unwrap();
+                    Duration::from_micros(d.as_nanos().div_ceil(1_000) as u64)
+                })
+                .sum();
+            assert_eq!(elapsed[0], expected);
+        }
+
+        #[test]
+        fn a_deadline_gives_up_without_sleeping_into_it() {
+            let _setup = setup();
+            let policy = RetryPolicy::builder()
+                .max_attempts(5)
+                .backoff(Backoff::constant(Duration::from_millis(600)).jitter(Jitter::None))
+                .deadline(Duration::from_secs(1))
+                .build()
+                .unwrap();
+            let calls = Cell::new(0);
+            let start = now();
+            let err = block_on(failing_twice(&calls).retry(&policy).seed(3)).unwrap_err();
+            assert_eq!(
+                (err.reason(), err.attempts()),
+                (GiveUp::DeadlineExceeded, 2)
+            );
+            assert_eq!(now() - start, Duration::from_millis(600));
+        }
+
+        #[test]
+        fn the_clock_and_extreme_sleeps() {
+            let _setup = setup();
+            assert_eq!(EmbassyClock.now().as_nanos(), 0);
+            embassy_time::MockDriver::get().advance(embassy_time::Duration::from_millis(1_500));
+            assert_eq!(EmbassyClock.now().as_millis(), 1_500);
+            // The longest sleep saturates instead of panicking, and never ends.
+            let forever = stormguard_embassy::EmbassySleeper.sleep(Duration::MAX);
+            let done = block_on(futures_lite::future::or(
+                async {
+                    forever.await;
+                    true
+                },
+                async {
+                    super::rt::sleep(Duration::from_millis(50)).await;
+                    false
+                },
+            ));
+            assert!(!done);
+            // A zero sleep is over at once.
+            let start = now();
+            block_on(stormguard_embassy::EmbassySleeper.sleep(Duration::ZERO));
+            assert_eq!(now(), start);
+        }
+    }
 }
