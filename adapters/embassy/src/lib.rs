@@ -73,8 +73,8 @@ use core::future::Future;
 use core::time::Duration;
 
 pub use stormguard::driver::{
-    AnyError, Classify, DefaultSeed, LastAttempt, NoNotify, Notify, RetryError, RetryFuture,
-    RetryIf, Retrying, Seed, WithoutStdSetASeed,
+    AnyError, Classify, DefaultSeed, HedgeFuture, Hedging, LastAttempt, NoNotify, Notify,
+    RetryError, RetryFuture, RetryIf, Retrying, Seed, WithoutStdSetASeed,
 };
 #[doc(no_inline)]
 pub use stormguard::*;
@@ -237,15 +237,27 @@ pub trait RetryExt: Sized {
     /// A retried call of `self` under `policy`; give it a seed
     /// ([`Retrying::seed`]), configure it further and `.await` it.
     fn retry(self, policy: &RetryPolicy) -> EmbassyRetrying<'_, Self>;
+
+    /// A hedged call of `self` under `policy` (copies sent over time, the
+    /// first success wins; see [`Hedging`]) on embassy's timer; configure it
+    /// further and `.await` it. Hedging draws no random numbers, so it needs
+    /// no seed.
+    fn hedge(self, policy: &HedgingPolicy) -> Hedging<'_, Self, EmbassySleeper, EmbassyClock>;
 }
 
-impl<Op, Fut> RetryExt for Op
+impl<Op, Fut, T, E> RetryExt for Op
 where
     Op: FnMut() -> Fut,
-    Fut: Future,
+    Fut: Future<Output = Result<T, E>>,
 {
     fn retry(self, policy: &RetryPolicy) -> EmbassyRetrying<'_, Self> {
         driver::RetryExt::retry(self, policy)
+            .sleeper(EmbassySleeper)
+            .clock(EmbassyClock)
+    }
+
+    fn hedge(self, policy: &HedgingPolicy) -> Hedging<'_, Self, EmbassySleeper, EmbassyClock> {
+        driver::RetryExt::hedge(self, policy)
             .sleeper(EmbassySleeper)
             .clock(EmbassyClock)
     }
