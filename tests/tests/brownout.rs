@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use stormguard::Jitter;
 use stormguard_examples::brownout::{
-    contention, herd, nested, run, simulate, Config, Scenario, ScenarioResult, Studies,
+    contention, herd, nested, run, simulate, tail, Config, Scenario, ScenarioResult, Studies,
+    TailStrategy,
 };
 
 const SEEDS: [u64; 3] = [1, 2, 3];
@@ -281,6 +282,7 @@ fn the_json_has_exactly_the_documented_keys() {
         attempts_per_layer: 3,
         contention_clients: 20,
         contention_runs: 2,
+        tail_calls: 2_000,
     };
     let report = run(&Config::small(), &studies, 5, 2, |_, _, _| {}).unwrap();
     let json = report.to_json();
@@ -289,7 +291,10 @@ fn the_json_has_exactly_the_documented_keys() {
         k.sort();
         k
     };
-    assert_eq!(keys(&json), ["contention", "herd", "nested", "scenarios"]);
+    assert_eq!(
+        keys(&json),
+        ["contention", "herd", "nested", "scenarios", "tail"]
+    );
     let scenarios = json["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), Scenario::ALL.len());
     for s in scenarios {
@@ -319,10 +324,31 @@ fn the_json_has_exactly_the_documented_keys() {
     for c in contention {
         assert_eq!(keys(c), ["calls", "completion_ms", "jitter"]);
     }
+    let tail = json["tail"].as_array().unwrap();
+    assert_eq!(tail.len(), 3);
+    for t in tail {
+        assert_eq!(
+            keys(t),
+            [
+                "busy_ms_per_call",
+                "delay_ms",
+                "failed",
+                "p50_ms",
+                "p90_ms",
+                "p95_ms",
+                "p999_ms",
+                "p99_ms",
+                "requests_per_call",
+                "strategy"
+            ]
+        );
+    }
+    assert_eq!(tail[2]["strategy"], "hedging at the p95 delay");
     // The printed table says the same.
     let table = report.table();
     assert!(table.contains("never"));
     assert!(table.contains("27 pool calls"));
+    assert!(table.contains("hedging at the p95 delay"));
 }
 
 /// The adaptive client throttle against the breaker, on the standard world
@@ -367,5 +393,56 @@ fn the_adaptive_throttle_tracks_the_backend_without_waves_and_beats_the_breaker(
             breaker.goodput
         );
         assert!(adaptive.recovered_after.is_some(), "seed {seed}");
+    }
+}
+
+/// "The Tail at Scale" reproduced: with one replica in ten 20× slower, the
+/// 99th percentile is the slow replica's; a second copy after the p95 delay
+/// (a real `Hedge`) cuts p99 and p99.9 by more than 40 % for about 5 % more
+/// requests, and no more busy time than waiting for the slow answers. On
+/// three seeds.
+#[test]
+fn hedging_at_the_p95_delay_cuts_the_tail_for_five_percent_more_requests() {
+    for seed in SEEDS {
+        let results = tail(50_000, seed).unwrap();
+        let [none, retried, hedged] = [0, 1, 2].map(|i| results[i]);
+        assert_eq!(
+            [none.strategy, retried.strategy, hedged.strategy],
+            TailStrategy::ALL
+        );
+        // Without hedging the tail is the slow replica: p99 ≥ 10× the median.
+        assert!(none.p99 > none.p50 * 10, "seed {seed}: {none:?}");
+        assert_eq!(none.requests_per_call, 1.0);
+        // The delay is the no-hedging p95; below it nothing changes.
+        assert_eq!(hedged.delay, none.p95);
+        assert_eq!(hedged.p50, none.p50);
+        assert_eq!(hedged.p90, none.p90);
+        // Above it the tail is cut: p99 and p99.9 by more than 40 %.
+        assert!(
+            hedged.p99.as_secs_f64() < none.p99.as_secs_f64() * 0.6,
+            "seed {seed}"
+        );
+        assert!(
+            hedged.p999.as_secs_f64() < none.p999.as_secs_f64() * 0.6,
+            "seed {seed}"
+        );
+        // …within a hedge of the delay: the copy lands on a healthy replica.
+        assert!(hedged.p999 < hedged.delay + std::time::Duration::from_millis(40));
+        // For at most 6 % more requests (5 % of calls outlast the delay).
+        assert!(
+            hedged.requests_per_call > 1.0 && hedged.requests_per_call < 1.06,
+            "seed {seed}: {}",
+            hedged.requests_per_call
+        );
+        assert!(
+            hedged.busy_ms_per_call <= none.busy_ms_per_call,
+            "seed {seed}"
+        );
+        assert_eq!(hedged.failed, 0);
+        // A timeout at the same p95 (cancel and resend) cuts it too here,
+        // but never below hedging, which keeps the first request running.
+        assert!(retried.p99 >= hedged.p99, "seed {seed}");
+        assert!(retried.p999 >= hedged.p999, "seed {seed}");
+        assert_eq!(retried.failed, 0);
     }
 }

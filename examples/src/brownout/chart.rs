@@ -1,5 +1,5 @@
-//! The chart: offered load over time for every scenario, with plotters'
-//! SVG backend.
+//! The chart: offered load over time for every scenario, and below it the
+//! tail-latency study's percentiles, with plotters' SVG backend.
 
 use std::path::Path;
 
@@ -27,7 +27,7 @@ const SMOOTHING: usize = 2;
 /// Draws the offered load of every scenario in `report` over time into an
 /// SVG file at `path`: one curve per scenario (a moving average over five
 /// buckets), the backend's capacity as a dashed line, the brownout window
-/// shaded.
+/// shaded; below it, the tail-latency study's percentiles per strategy.
 ///
 /// # Errors
 /// The drawing or file error, as text.
@@ -55,9 +55,10 @@ fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> 
     // Room above the curves for the legend.
     let top = highest.ceil() + 2.0;
 
-    let root = SVGBackend::new(path, (1000, 560)).into_drawing_area();
+    let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (upper, lower) = root.split_vertically(560);
+    let mut chart = ChartBuilder::on(&upper)
         .caption(
             "Offered load on the backend during and after a brownout",
             ("sans-serif", 22),
@@ -118,7 +119,80 @@ fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> 
         .border_style(RGBColor(180, 180, 180))
         .label_font(("sans-serif", 14))
         .draw()?;
+    draw_tail(report, &lower)?;
     root.present()?;
+    Ok(())
+}
+
+/// The percentiles the tail panel plots, and their labels.
+const PERCENTILES: [&str; 5] = ["p50", "p90", "p95", "p99", "p99.9"];
+
+/// The tail-latency study: each strategy's latency at each percentile.
+fn draw_tail<DB: DrawingBackend>(
+    report: &Report,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let points: Vec<Vec<(f64, f64)>> = report
+        .tail
+        .iter()
+        .map(|r| {
+            [r.p50, r.p90, r.p95, r.p99, r.p999]
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i as f64, d.as_secs_f64() * 1e3))
+                .collect()
+        })
+        .collect();
+    let highest = points.iter().flatten().map(|&(_, y)| y).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "Tail latency with one replica in ten 20× slower",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.2..(PERCENTILES.len() as f64 - 0.8), 0.0..highest * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_labels(PERCENTILES.len())
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            match PERCENTILES.get(i as usize) {
+                Some(label) if (x - i).abs() < 1e-6 && i >= 0.0 => (*label).to_string(),
+                _ => String::new(),
+            }
+        })
+        .x_desc("percentile of call latency")
+        .y_desc("latency (ms)")
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    let colours = [COLOURS[0], COLOURS[1], COLOURS[6]];
+    for (i, (result, series)) in report.tail.iter().zip(points).enumerate() {
+        let colour = colours[i % colours.len()];
+        // The retry curve nearly lies under the hedging one: drawn wider,
+        // it shows around it.
+        let width = if i == 1 { 7 } else { 3 };
+        chart
+            .draw_series(LineSeries::new(series.clone(), colour.stroke_width(width)))?
+            .label(result.strategy.name())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+        chart.draw_series(
+            series
+                .into_iter()
+                .map(move |p| Circle::new(p, 4, colour.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(("sans-serif", 14))
+        .draw()?;
     Ok(())
 }
 

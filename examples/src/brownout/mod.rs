@@ -6,7 +6,7 @@
 //! as one of eight [`Scenario`]s says — every decision made by a real
 //! `stormguard::RetryState` with a real `Throttle`, `RetryBudget` or
 //! `CircuitBreaker`. [`simulate`] runs one scenario; [`run`] runs all of
-//! them and the three studies ([`herd`], [`nested`], [`contention`]) on two
+//! them and the four studies ([`herd`], [`nested`], [`contention`], [`tail`]) on two
 //! threads and collects a [`Report`], which [`Report::table`],
 //! [`Report::to_json`] and [`write_svg`] print.
 //!
@@ -28,6 +28,7 @@ mod nested;
 mod report;
 mod scenario;
 mod sim;
+mod tail;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -42,6 +43,10 @@ pub use nested::{nested, NestedResult};
 pub use report::Report;
 pub use scenario::Scenario;
 pub use sim::{simulate, ScenarioResult, SimError};
+pub use tail::{
+    tail, TailResult, TailStrategy, TAIL_MEAN_EXTRA, TAIL_MIN_LATENCY, TAIL_REPLICAS,
+    TAIL_RETRY_ATTEMPTS, TAIL_SLOWDOWN,
+};
 
 /// The jitter kinds the studies compare, in the article's order of names.
 pub const JITTERS: [Jitter; 4] = [
@@ -69,11 +74,14 @@ pub struct Studies {
     pub contention_clients: u32,
     /// Seeds averaged per jitter kind in the contention study.
     pub contention_runs: u32,
+    /// Calls per strategy in the tail-latency study.
+    pub tail_calls: u32,
 }
 
 impl Studies {
     /// The program's sizes: 10,000 clients in the herd, 3 layers × 3
-    /// attempts, 100 clients contending, averaged over 100 seeds.
+    /// attempts, 100 clients contending, averaged over 100 seeds, 100,000
+    /// calls per strategy in the tail study.
     pub const fn standard() -> Studies {
         Studies {
             herd_clients: 10_000,
@@ -81,6 +89,7 @@ impl Studies {
             attempts_per_layer: 3,
             contention_clients: 100,
             contention_runs: 100,
+            tail_calls: 100_000,
         }
     }
 }
@@ -112,6 +121,7 @@ enum Job {
     Herd(Jitter),
     Nested,
     Contention(Jitter),
+    Tail,
 }
 
 impl Job {
@@ -121,6 +131,7 @@ impl Job {
             Job::Herd(j) => format!("herd: {}", jitter_name(j)),
             Job::Nested => "nested retries".to_string(),
             Job::Contention(j) => format!("contention: {}", jitter_name(j)),
+            Job::Tail => "tail latency: a slow replica".to_string(),
         }
     }
 }
@@ -130,6 +141,7 @@ enum Output {
     Herd(HerdResult),
     Nested(NestedResult),
     Contention(ContentionResult),
+    Tail(Vec<TailResult>),
 }
 
 fn do_job(job: Job, config: &Config, studies: &Studies, seed: u64) -> Result<Output, SimError> {
@@ -143,6 +155,7 @@ fn do_job(job: Job, config: &Config, studies: &Studies, seed: u64) -> Result<Out
             studies.contention_runs,
             seed,
         )?),
+        Job::Tail => Output::Tail(tail(studies.tail_calls, seed)?),
     })
 }
 
@@ -172,6 +185,7 @@ pub fn run(
     jobs.extend(Scenario::ALL.iter().map(|&s| Job::Scenario(s)));
     jobs.extend(JITTERS.iter().map(|&j| Job::Herd(j)));
     jobs.push(Job::Nested);
+    jobs.push(Job::Tail);
     let total = jobs.len();
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<Output, SimError>)>();
@@ -215,6 +229,7 @@ pub fn run(
             one_layer: 0,
         },
         contention: Vec::new(),
+        tail: Vec::new(),
     };
     // Job order is fixed, so the report's order is too.
     for output in outputs.into_iter().flatten() {
@@ -223,6 +238,7 @@ pub fn run(
             Output::Herd(r) => report.herd.push(r),
             Output::Nested(r) => report.nested = r,
             Output::Contention(r) => report.contention.push(r),
+            Output::Tail(r) => report.tail = r,
         }
     }
     Ok(report)

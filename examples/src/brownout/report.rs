@@ -9,6 +9,10 @@ use super::contention::ContentionResult;
 use super::herd::{HerdResult, HERD_ATTEMPTS, HERD_BASE};
 use super::nested::NestedResult;
 use super::sim::ScenarioResult;
+use super::tail::{
+    TailResult, TAIL_MEAN_EXTRA, TAIL_MIN_LATENCY, TAIL_REPLICAS, TAIL_RETRY_ATTEMPTS,
+    TAIL_SLOWDOWN,
+};
 
 /// Everything one run of the program found.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +29,8 @@ pub struct Report {
     pub nested: NestedResult,
     /// One result per jitter kind.
     pub contention: Vec<ContentionResult>,
+    /// One result per strategy of the tail-latency study.
+    pub tail: Vec<TailResult>,
 }
 
 fn ms(d: core::time::Duration) -> String {
@@ -72,7 +78,7 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<40} {:>10} {:>12} {:>11} {:>8} {:>14}",
+            "{:<42} {:>10} {:>12} {:>11} {:>8} {:>14}",
             "scenario", "peak load", "after clear", "recovered", "goodput", "attempts/call"
         );
         for r in &self.scenarios {
@@ -82,7 +88,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<40} {:>9.2}× {:>11.2}× {:>11} {:>7.1}% {:>14.2}",
+                "{:<42} {:>9.2}× {:>11.2}× {:>11} {:>7.1}% {:>14.2}",
                 r.scenario.name(),
                 r.peak_offered_load,
                 r.offered_load_after_trigger,
@@ -171,11 +177,44 @@ impl Report {
                 r.completion_ms
             );
         }
+
+        let _ = writeln!(out);
+        let calls = self.tail.first().map_or(0, |r| r.calls);
+        let _ = writeln!(
+            out,
+            "tail latency (\"The Tail at Scale\"): {TAIL_REPLICAS} replicas answer in {} + Exp({}), one of them {TAIL_SLOWDOWN}× slower;",
+            ms(TAIL_MIN_LATENCY),
+            ms(TAIL_MEAN_EXTRA)
+        );
+        let _ = writeln!(
+            out,
+            "  {calls} calls each way; the timeout (then up to {TAIL_RETRY_ATTEMPTS} attempts) and the hedging delay (2 copies) are the no-hedging p95"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>13} {:>13}",
+            "strategy", "p50", "p90", "p95", "p99", "p99.9", "requests/call", "busy ms/call"
+        );
+        let latency = |d: core::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        for r in &self.tail {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>13.3} {:>13.2}",
+                r.strategy.name(),
+                latency(r.p50),
+                latency(r.p90),
+                latency(r.p95),
+                latency(r.p99),
+                latency(r.p999),
+                r.requests_per_call,
+                r.busy_ms_per_call
+            );
+        }
         out
     }
 
     /// The results as one JSON object with the keys `scenarios`, `herd`,
-    /// `nested` and `contention`.
+    /// `nested`, `contention` and `tail`.
     pub fn to_json(&self) -> Value {
         let scenarios: Vec<Value> = self
             .scenarios
@@ -206,11 +245,31 @@ impl Report {
                 })
             })
             .collect();
+        let ms = |d: core::time::Duration| d.as_secs_f64() * 1e3;
+        let tail: Vec<Value> = self
+            .tail
+            .iter()
+            .map(|r| {
+                json!({
+                    "strategy": r.strategy.name(),
+                    "delay_ms": ms(r.delay),
+                    "p50_ms": ms(r.p50),
+                    "p90_ms": ms(r.p90),
+                    "p95_ms": ms(r.p95),
+                    "p99_ms": ms(r.p99),
+                    "p999_ms": ms(r.p999),
+                    "requests_per_call": r.requests_per_call,
+                    "busy_ms_per_call": r.busy_ms_per_call,
+                    "failed": r.failed,
+                })
+            })
+            .collect();
         json!({
             "scenarios": scenarios,
             "herd": herd,
             "nested": { "blind": self.nested.blind, "one_layer": self.nested.one_layer },
             "contention": contention,
+            "tail": tail,
         })
     }
 }
