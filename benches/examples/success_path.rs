@@ -33,33 +33,39 @@ fn main() {
         .build()
         .expect("valid");
     let backon = backon::ExponentialBuilder::default().with_jitter();
-    smol::block_on(async {
-        for _ in 0..n {
-            let out = match which.as_str() {
-                "bare" => call().await,
-                "clock" => {
-                    black_box(stormguard_smol::Clock::now(
-                        &stormguard_smol::driver::StdClock,
-                    ));
-                    call().await
+    // One loop per variant, chosen once: the choice costs nothing per call.
+    macro_rules! each {
+        ($call:expr) => {
+            smol::block_on(async {
+                for _ in 0..n {
+                    let out: Result<u32, std::io::Error> = $call;
+                    black_box(out.ok());
                 }
-                "stormguard" => RetryExt::retry(call, &policy)
-                    .into_future()
-                    .await
-                    .map_err(|e| e.into_error().expect("an error")),
-                "stormguard-seeded" => RetryExt::retry(call, &policy)
-                    .seed(1)
-                    .into_future()
-                    .await
-                    .map_err(|e| e.into_error().expect("an error")),
-                "stormguard-deadline" => RetryExt::retry(call, &with_deadline)
-                    .into_future()
-                    .await
-                    .map_err(|e| e.into_error().expect("an error")),
-                "backon" => Retryable::retry(call, backon).sleep(smol_sleep).await,
-                other => panic!("unknown: {other}"),
-            };
-            black_box(out.ok());
-        }
-    });
+            })
+        };
+    }
+    match which.as_str() {
+        "bare" => each!(call().await),
+        "clock" => each!({
+            black_box(stormguard_smol::Clock::now(
+                &stormguard_smol::driver::StdClock,
+            ));
+            call().await
+        }),
+        "stormguard" => each!(RetryExt::retry(call, &policy)
+            .into_future()
+            .await
+            .map_err(|e| e.into_error().expect("an error"))),
+        "stormguard-seeded" => each!(RetryExt::retry(call, &policy)
+            .seed(1)
+            .into_future()
+            .await
+            .map_err(|e| e.into_error().expect("an error"))),
+        "stormguard-deadline" => each!(RetryExt::retry(call, &with_deadline)
+            .into_future()
+            .await
+            .map_err(|e| e.into_error().expect("an error"))),
+        "backon" => each!(Retryable::retry(call, backon).sleep(smol_sleep).await),
+        other => panic!("unknown: {other}"),
+    }
 }
