@@ -492,6 +492,27 @@ impl<P, B, K: Borrow<CircuitBreaker>, T> Call<P, B, K, T> {
         matches!(self.phase, Phase::Attempting)
     }
 
+    /// The wait the backoff would give if the running attempt fails without
+    /// a server hint (see [`Retry::next_backoff`]): a forecast the attempt
+    /// limit, the deadline or the budget may still overrule.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard::{Backoff, Call, Instant, RetryPolicy};
+    /// let policy = RetryPolicy::builder()
+    ///     .backoff(Backoff::constant(Duration::from_millis(250)))
+    ///     .build()?;
+    /// let call = Call::with_seed(&policy, 1);
+    /// assert_eq!(call.next_backoff(), Duration::from_millis(250));
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    pub fn next_backoff(&self) -> Duration
+    where
+        P: Borrow<RetryPolicy>,
+    {
+        self.retry.next_backoff()
+    }
+
     /// The decision state inside the call.
     ///
     /// ```

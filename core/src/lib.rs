@@ -188,7 +188,8 @@ pub use hedging::{Hedge, HedgeStep, HedgingPolicy, HedgingPolicyBuilder, MAX_HED
 #[cfg(feature = "std")]
 pub use idempotency::SyncIdempotencyTable;
 pub use idempotency::{
-    Begin, Idempotency, IdempotencyKey, IdempotencyTable, KeyParseError, StaleTicket, Ticket,
+    fingerprint, Begin, Idempotency, IdempotencyKey, IdempotencyTable, KeyParseError, StaleTicket,
+    Ticket,
 };
 pub use metrics::{GiveUpCounts, Metrics, MetricsSnapshot};
 pub use policy::{DecisionOrder, RetryPolicy, RetryPolicyBuilder};

@@ -268,6 +268,29 @@ impl RetryPolicy {
         self.max_attempts
     }
 
+    /// The same policy making at most `cap` attempts (the first included; a
+    /// cap of 0 counts as 1): a test that wants no retries, or a switch that
+    /// turns retrying off for a whole program, lowers the limit without
+    /// rebuilding the policy. A cap above the policy's own limit changes
+    /// nothing; per-class limits stay as they are.
+    ///
+    /// ```
+    /// use stormguard::RetryPolicy;
+    /// let policy = RetryPolicy::builder().max_attempts(5).build()?;
+    /// assert_eq!(policy.capped_attempts(2).max_attempts(), 2);
+    /// assert_eq!(policy.capped_attempts(9).max_attempts(), 5);
+    /// assert_eq!(policy.capped_attempts(0).max_attempts(), 1);
+    /// # Ok::<(), stormguard::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub const fn capped_attempts(mut self, cap: u32) -> RetryPolicy {
+        let cap = if cap == 0 { 1 } else { cap };
+        if cap < self.max_attempts {
+            self.max_attempts = cap;
+        }
+        self
+    }
+
     /// The most attempts that may fail with `class` (`None`: only the overall
     /// limit applies). A [`FailureClass::Permanent`] failure is never retried.
     ///
@@ -368,7 +391,8 @@ impl Default for RetryPolicy {
 
 impl RetryPolicyBuilder {
     /// The most attempts a call makes, the first one included (≥ 1; 1 means
-    /// never retry).
+    /// never retry; `u32::MAX` means no limit in practice, for a call a
+    /// deadline or a budget bounds instead).
     ///
     /// ```
     /// let err = stormguard::RetryPolicy::builder().max_attempts(0).build().unwrap_err();

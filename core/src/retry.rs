@@ -367,6 +367,35 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
         }
     }
 
+    /// The wait the backoff would give if the attempt running now fails
+    /// with a retryable failure that carries no server hint: the very
+    /// delay [`on_failure`](Retry::on_failure) would then draw (jitter
+    /// included), without drawing it.
+    ///
+    /// Ask it to show a caller what comes next (stamina's
+    /// `Attempt.next_wait`). It is a forecast, not a promise: a server's
+    /// delay replaces it, and the attempt limit, the deadline or the budget
+    /// may still refuse the retry.
+    ///
+    /// ```
+    /// use stormguard::{Decision, Failure, Instant, NoBudget, Retry, RetryPolicy};
+    /// let policy = RetryPolicy::default(); // full jitter from 100 ms
+    /// let mut call = Retry::with_seed(&policy, Instant::ZERO, 9);
+    /// let forecast = call.next_backoff();
+    /// assert_eq!(
+    ///     call.on_failure(&Failure::transient(), Instant::ZERO, &NoBudget),
+    ///     Decision::Retry { after: forecast },
+    /// );
+    /// ```
+    pub fn next_backoff(&self) -> Duration {
+        let mut rng = self.rng.clone();
+        Duration::from_nanos(self.policy.borrow().backoff().delay_nanos(
+            self.backoff_step,
+            self.prev_delay,
+            &mut rng,
+        ))
+    }
+
     /// The policy this call follows.
     ///
     /// ```

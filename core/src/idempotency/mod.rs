@@ -11,6 +11,7 @@
 //! | half | type | what it does |
 //! |---|---|---|
 //! | client | [`Idempotency`] | the gate: which failures [`Retry`](crate::Retry) may replay |
+//! | both | [`fingerprint`] | a stable 64-bit hash of a payload: what the table compares to answer 422 |
 //! | client | [`IdempotencyKey`] | a random key, made once per logical call and sent with every attempt |
 //! | server | [`IdempotencyTable`] | runs each key's request once, replays its response to retries (`no_std`, fixed capacity) |
 //! | server | `SyncIdempotencyTable` | the same table behind a `Mutex`, for threads (`std`) |
@@ -44,11 +45,13 @@
 //! assert_eq!(retry, Some(70)); // billed once
 //! ```
 
+mod fingerprint;
 mod key;
 #[cfg(feature = "std")]
 mod sync_table;
 mod table;
 
+pub use fingerprint::fingerprint;
 pub use key::{IdempotencyKey, KeyParseError};
 #[cfg(feature = "std")]
 pub use sync_table::SyncIdempotencyTable;
