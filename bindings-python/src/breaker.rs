@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use stormguard::{Open, PermitToken};
 
 use crate::clock::now;
-use crate::convert::{config, count, seconds};
+use crate::convert::{config, count, duration};
+use crate::metrics::Metrics;
 
 create_exception!(
     stormguard,
@@ -48,23 +49,31 @@ impl CircuitBreaker {
     // `None` stands for the defaults shown, so that a huge or negative int
     // can be a ValueError rather than an OverflowError.
     #[pyo3(
-        signature = (failure_threshold=None, recovery_timeout=30.0, half_open_probes=None, probe_timeout=None),
-        text_signature = "(failure_threshold=5, recovery_timeout=30.0, half_open_probes=1, probe_timeout=None)"
+        signature = (failure_threshold=None, recovery_timeout=None, half_open_probes=None, probe_timeout=None, metrics=None),
+        text_signature = "(failure_threshold=5, recovery_timeout=30.0, half_open_probes=1, probe_timeout=None, metrics=None)"
     )]
     fn new(
         failure_threshold: Option<&Bound<'_, PyAny>>,
-        recovery_timeout: f64,
+        recovery_timeout: Option<&Bound<'_, PyAny>>,
         half_open_probes: Option<&Bound<'_, PyAny>>,
-        probe_timeout: Option<f64>,
+        probe_timeout: Option<&Bound<'_, PyAny>>,
+        metrics: Option<PyRef<'_, Metrics>>,
     ) -> PyResult<Self> {
         let threshold = failure_threshold.map_or(Ok(5), |v| count("failure_threshold", v))?;
         let probes = half_open_probes.map_or(Ok(1), |v| count("half_open_probes", v))?;
+        let recovery = match recovery_timeout {
+            Some(v) => duration("recovery_timeout", v)?,
+            None => std::time::Duration::from_secs(30),
+        };
         let mut builder = stormguard::CircuitBreaker::builder()
             .failure_threshold(threshold)
-            .recovery_timeout(seconds("recovery_timeout", recovery_timeout)?)
+            .recovery_timeout(recovery)
             .half_open_probes(probes);
         if let Some(timeout) = probe_timeout {
-            builder = builder.probe_timeout(seconds("probe_timeout", timeout)?);
+            builder = builder.probe_timeout(duration("probe_timeout", timeout)?);
+        }
+        if let Some(metrics) = metrics {
+            builder = builder.metrics(metrics.inner);
         }
         let inner = builder.build().map_err(config)?;
         Ok(CircuitBreaker { inner })

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use stormguard::{Budget, Failure, Instant, Withdrawal};
 
 use crate::clock::now;
-use crate::convert::{config, count, seconds};
+use crate::convert::{config, count, duration};
 
 /// gRPC's retry throttle (proposal A6).
 #[pyclass(name = "Throttle", module = "stormguard", frozen)]
@@ -64,14 +64,21 @@ pub(crate) struct RetryBudget {
 impl RetryBudget {
     #[new]
     #[pyo3(
-        signature = (ratio=0.2, min_per_second=None, ttl=10.0),
+        signature = (ratio=0.2, min_per_second=None, ttl=None),
         text_signature = "(ratio=0.2, min_per_second=10, ttl=10.0)"
     )]
-    fn new(ratio: f64, min_per_second: Option<&Bound<'_, PyAny>>, ttl: f64) -> PyResult<Self> {
+    fn new(
+        ratio: f64,
+        min_per_second: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let min = min_per_second.map_or(Ok(10), |v| count("min_per_second", v))?;
+        let ttl = match ttl {
+            Some(v) => duration("ttl", v)?,
+            None => std::time::Duration::from_secs(10),
+        };
         Ok(RetryBudget {
-            inner: stormguard::RetryBudget::new(ratio, min, seconds("ttl", ttl)?)
-                .map_err(config)?,
+            inner: stormguard::RetryBudget::new(ratio, min, ttl).map_err(config)?,
         })
     }
 

@@ -16,8 +16,9 @@ use stormguard::{
 use crate::backoff::Backoff;
 use crate::breaker::{open_error, CircuitBreaker};
 use crate::budget::BudgetRef;
-use crate::clock::now;
-use crate::convert::{config, count, seconds};
+use crate::clock::{attempts_cap, now};
+use crate::convert::{config, count, duration};
+use crate::metrics::Metrics;
 
 /// One decorator's (or `retrying()`'s) validated settings, with its budget
 /// and breaker.
@@ -28,12 +29,20 @@ pub(crate) struct Policy {
     breaker: Option<Py<CircuitBreaker>>,
 }
 
-/// A `Policy` object lending the core its `RetryPolicy`.
-struct PolicyRef(Py<Policy>);
+/// A `Policy` object lending the core its `RetryPolicy` — or, while a cap
+/// on attempts is in force (testing mode's `attempts=`, `set_active(False)`),
+/// a copy of it with the cap applied, taken when the call started.
+struct PolicyRef {
+    shared: Py<Policy>,
+    capped: Option<RetryPolicy>,
+}
 
 impl Borrow<RetryPolicy> for PolicyRef {
     fn borrow(&self) -> &RetryPolicy {
-        &self.0.get().policy
+        match &self.capped {
+            Some(policy) => policy,
+            None => &self.shared.get().policy,
+        }
     }
 }
 
@@ -51,32 +60,47 @@ type Lifecycle = stormguard::Call<PolicyRef, Option<BudgetRef>, BreakerRef>;
 #[pymethods]
 impl Policy {
     #[new]
-    #[pyo3(signature = (attempts=None, backoff=None, deadline=None, max_server_delay=None, idempotent=true, budget=None, breaker=None))]
+    #[pyo3(signature = (*, attempts, backoff=None, deadline=None, max_server_delay=None, idempotent=true, budget=None, breaker=None, metrics=None))]
+    #[allow(clippy::too_many_arguments)] // one per decorator argument
     fn new(
         attempts: Option<&Bound<'_, PyAny>>,
         backoff: Option<PyRef<'_, Backoff>>,
-        deadline: Option<f64>,
-        max_server_delay: Option<f64>,
+        deadline: Option<&Bound<'_, PyAny>>,
+        max_server_delay: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
         budget: Option<&Bound<'_, PyAny>>,
         breaker: Option<Py<CircuitBreaker>>,
+        metrics: Option<PyRef<'_, Metrics>>,
     ) -> PyResult<Self> {
         let mut builder = RetryPolicy::builder().idempotency(if idempotent {
             Idempotency::Idempotent
         } else {
             Idempotency::NonIdempotent
         });
-        if let Some(attempts) = attempts {
-            builder = builder.max_attempts(count("attempts", attempts)?);
+        match attempts {
+            Some(attempts) => builder = builder.max_attempts(count("attempts", attempts)?),
+            // stamina's meaning: no attempt limit. Something else must end
+            // a call that keeps failing.
+            None if deadline.is_some() || budget.is_some() => {
+                builder = builder.max_attempts(u32::MAX);
+            }
+            None => {
+                return Err(PyValueError::new_err(
+                    "invalid attempts: None (no attempt limit) needs a deadline or a budget to bound the call",
+                ))
+            }
         }
         if let Some(backoff) = backoff {
             builder = builder.backoff(backoff.inner.into());
         }
         if let Some(deadline) = deadline {
-            builder = builder.deadline(seconds("deadline", deadline)?);
+            builder = builder.deadline(duration("deadline", deadline)?);
         }
         if let Some(max) = max_server_delay {
-            builder = builder.max_server_delay(seconds("max_server_delay", max)?);
+            builder = builder.max_server_delay(duration("max_server_delay", max)?);
+        }
+        if let Some(metrics) = metrics {
+            builder = builder.metrics(metrics.inner);
         }
         // Python callers say `attempts`, the core `max_attempts`.
         let policy = builder.build().map_err(|e| match e.field() {
@@ -90,6 +114,15 @@ impl Policy {
             budget: budget.map(BudgetRef::extract).transpose()?,
             breaker,
         })
+    }
+
+    /// Whether a call that succeeds at once has anything to report: a
+    /// budget's deposit, a breaker's verdict or metrics to count. Without
+    /// any of them the core's `succeed` on a fresh call changes nothing
+    /// outside the call, and the decorator skips it.
+    #[getter]
+    fn reports_success(&self) -> bool {
+        self.budget.is_some() || self.breaker.is_some() || self.policy.metrics().is_some()
     }
 
     /// Whether the first attempt must go through `start()` before it runs:
@@ -127,7 +160,11 @@ impl Policy {
 /// The core's lifecycle for one call under `policy`.
 fn lifecycle(policy: &Bound<'_, Policy>, rng: Random) -> Lifecycle {
     let this = policy.get();
-    stormguard::Call::with_rng(PolicyRef(policy.clone().unbind()), rng)
+    let shared = PolicyRef {
+        shared: policy.clone().unbind(),
+        capped: attempts_cap().map(|cap| this.policy.capped_attempts(cap)),
+    };
+    stormguard::Call::with_rng(shared, rng)
         .budget(this.budget.as_ref().map(|b| b.clone_ref(policy.py())))
         .breaker(
             this.breaker
@@ -231,5 +268,19 @@ impl Call {
     #[getter]
     fn attempts(&self) -> u32 {
         self.call.attempts()
+    }
+
+    /// The wait the backoff would give if the running attempt fails without
+    /// a server hint, in seconds: a forecast (the attempt limit, the
+    /// deadline or the budget may still refuse the retry).
+    #[getter]
+    fn next_backoff(&self) -> f64 {
+        self.call.next_backoff().as_secs_f64()
+    }
+
+    /// Whether the call is over (it succeeded or gave up).
+    #[getter]
+    fn is_over(&self) -> bool {
+        self.call.is_over()
     }
 }

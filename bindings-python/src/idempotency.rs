@@ -3,12 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use stormguard::{Begin as CoreBegin, IdempotencyKey, SyncIdempotencyTable, Ticket as CoreTicket};
 
 use crate::clock::now;
-use crate::convert::{config, count, seconds};
+use crate::convert::{config, count, duration, type_name, whole};
+use crate::http::{text_bytes, unix_now};
 
 /// The largest capacity offered to Python: `begin` scans every slot, and
 /// the table is built in place before it is boxed (≈ 50 bytes a slot).
@@ -59,15 +60,21 @@ fn build<const N: usize>(
 #[pymethods]
 impl IdempotencyTable {
     #[new]
-    #[pyo3(signature = (capacity, ttl=86_400.0))]
-    fn new(capacity: &Bound<'_, PyAny>, ttl: f64) -> PyResult<Self> {
+    #[pyo3(
+        signature = (capacity, ttl=None),
+        text_signature = "(capacity, ttl=86400.0)"
+    )]
+    fn new(capacity: &Bound<'_, PyAny>, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let capacity = count("capacity", capacity)?;
         if capacity > MAX_CAPACITY {
             return Err(PyValueError::new_err(
                 "invalid capacity: must be at most 16384 (shard larger tables)",
             ));
         }
-        let ttl = seconds("ttl", ttl)?;
+        let ttl = match ttl {
+            Some(v) => duration("ttl", v)?,
+            None => std::time::Duration::from_secs(86_400),
+        };
         let n = capacity as usize;
         let table = match capacity {
             0..=64 => Sized::S64(build(n, ttl)?),
@@ -80,10 +87,12 @@ impl IdempotencyTable {
         })
     }
 
-    /// Starts a keyed request. `fingerprint` identifies the payload (any
-    /// hashable value: the same key with another payload is a `mismatch`).
+    /// Starts a keyed request. `fingerprint` identifies the payload: `bytes`
+    /// or `str` (digested with `stormguard.fingerprint`, a stable SipHash,
+    /// never Python's `hash()`), or an `int` in 0..2**64 used as given. The
+    /// same key with another fingerprint is a `mismatch`.
     fn begin(&self, py: Python<'_>, key: &str, fingerprint: &Bound<'_, PyAny>) -> PyResult<Begin> {
-        let fingerprint = fingerprint.hash()? as u64;
+        let fingerprint = fingerprint_of(fingerprint)?;
         let key: Key = Arc::from(key);
         let answer = each!(&self.table, t => t.begin(key, fingerprint, now()));
         Ok(match answer {
@@ -228,12 +237,57 @@ pub(crate) fn new_idempotency_key() -> String {
     IdempotencyKey::new().to_string()
 }
 
+/// A table fingerprint from a Python value: bytes and str digested, ints
+/// as given.
+fn fingerprint_of(value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if value.is_instance_of::<pyo3::types::PyInt>() {
+        return whole("fingerprint", value, u64::MAX);
+    }
+    match text_bytes("fingerprint", value) {
+        Ok(bytes) => Ok(stormguard::fingerprint(&bytes)),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "fingerprint must be bytes, str or an int in 0..2**64, not {} \
+             (Python's hash() is not a fingerprint: it collides and differs between processes)",
+            type_name(value)
+        ))),
+    }
+}
+
+/// The stable 64-bit fingerprint `IdempotencyTable.begin` makes of a
+/// `bytes` or `str` payload (SipHash-2-4 of its bytes, str as UTF-8, under a
+/// fixed key): the same in every process and version.
+#[pyfunction]
+pub(crate) fn fingerprint(payload: &Bound<'_, PyAny>) -> PyResult<u64> {
+    text_bytes("payload", payload).map(|bytes| stormguard::fingerprint(&bytes))
+}
+
+/// The most characters of a bad input an error message repeats.
+const ECHO_LIMIT: usize = 100;
+
+/// `value` for an error message: at most `ECHO_LIMIT` characters.
+fn echo(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let mut shown: String = text.chars().take(ECHO_LIMIT).collect();
+    if text.chars().nth(ECHO_LIMIT).is_some() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
 /// Seconds to wait from an HTTP `Retry-After` value (delay-seconds or an
-/// HTTP-date, RFC 9110 §10.2.3); `now` is the current Unix time (default:
-/// the system clock). `ValueError` on anything RFC 9110 does not allow.
+/// HTTP-date, RFC 9110 §10.2.3), as `str` or `bytes`; `None` gives `None`
+/// (no header, no hint). `now` is the current Unix time (default: the
+/// system clock). `ValueError` on anything RFC 9110 does not allow.
 #[pyfunction]
 #[pyo3(signature = (value, now=None))]
-pub(crate) fn parse_retry_after(value: &str, now: Option<f64>) -> PyResult<f64> {
+pub(crate) fn parse_retry_after(
+    value: Option<&Bound<'_, PyAny>>,
+    now: Option<f64>,
+) -> PyResult<Option<f64>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let bytes = text_bytes("value", value)?;
     let now_unix = match now {
         Some(t) if t.is_finite() && t >= 0.0 => t as u64,
         Some(_) => {
@@ -241,11 +295,9 @@ pub(crate) fn parse_retry_after(value: &str, now: Option<f64>) -> PyResult<f64> 
                 "invalid now: must be a Unix time >= 0",
             ))
         }
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        None => unix_now(),
     };
-    stormguard::classify::http::parse_retry_after(value.as_bytes(), now_unix)
-        .map(|d| d.as_secs_f64())
-        .map_err(|e| PyValueError::new_err(format!("invalid Retry-After {value:?}: {e}")))
+    stormguard::classify::http::parse_retry_after(&*bytes, now_unix)
+        .map(|d| Some(d.as_secs_f64()))
+        .map_err(|e| PyValueError::new_err(format!("invalid Retry-After {}: {e}", echo(&bytes))))
 }

@@ -14,7 +14,9 @@ mod budget;
 mod call;
 mod clock;
 mod convert;
+mod http;
 mod idempotency;
+mod metrics;
 
 /// The compiled module.
 #[pymodule]
@@ -39,5 +41,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(idempotency::parse_retry_after, m)?)?;
     m.add_function(wrap_pyfunction!(clock::now_ns, m)?)?;
     m.add_function(wrap_pyfunction!(clock::skip, m)?)?;
+    m.add_function(wrap_pyfunction!(clock::set_attempts_cap, m)?)?;
+    m.add_class::<metrics::Metrics>()?;
+    m.add_function(wrap_pyfunction!(metrics::give_up_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(http::http_failure, m)?)?;
+    m.add_function(wrap_pyfunction!(http::is_idempotent_method, m)?)?;
+    m.add_function(wrap_pyfunction!(idempotency::fingerprint, m)?)?;
     Ok(())
 }

@@ -22,13 +22,13 @@ def test_keys_are_uuid4_text() -> None:
 
 def test_table_answers() -> None:
     table = sg.IdempotencyTable(capacity=2)
-    first = table.begin("k1", ("alice", 30))
+    first = table.begin("k1", b"alice:30")
     assert first.kind == "execute" and first.ticket is not None
-    assert table.begin("k1", ("alice", 30)).kind == "in_progress"
-    assert table.begin("k1", ("alice", 30)).status == 409
-    assert table.begin("k1", ("alice", 99)).status == 422
+    assert table.begin("k1", b"alice:30").kind == "in_progress"
+    assert table.begin("k1", b"alice:30").status == 409
+    assert table.begin("k1", b"alice:99").status == 422
     assert table.complete(first.ticket, {"receipt": 1})
-    replay = table.begin("k1", ("alice", 30))
+    replay = table.begin("k1", b"alice:30")
     assert (replay.kind, replay.response) == ("replay", {"receipt": 1})
     second = table.begin("k2", "x")
     assert second.kind == "execute"

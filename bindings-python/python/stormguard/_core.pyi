@@ -13,28 +13,40 @@ __all__ = [
     "RateBudget",
     "RetryBudget",
     "Throttle",
+    "Metrics",
     "Ticket",
+    "fingerprint",
+    "give_up_reasons",
+    "http_failure",
+    "is_idempotent_method",
     "new_idempotency_key",
     "now_ns",
     "parse_retry_after",
+    "set_attempts_cap",
     "skip",
 ]
 
-from typing import Any, Hashable, List, Optional, Union, final
+import datetime
+from typing import Any, Dict, List, Optional, Tuple, Union, final, overload
+
+_Seconds = Union[float, datetime.timedelta]
 
 @final
 class Backoff:
     """A validated backoff schedule."""
 
     @staticmethod
-    def constant(delay: float) -> Backoff: ...
+    def constant(delay: _Seconds) -> Backoff: ...
     @staticmethod
     def linear(
-        base: float, step: float, max_delay: Optional[float] = None, jitter: str = "none"
+        base: _Seconds, step: _Seconds, max_delay: Optional[_Seconds] = ..., jitter: str = "none"
     ) -> Backoff: ...
     @staticmethod
     def exponential(
-        base: float = 0.1, factor: float = 2.0, max_delay: Optional[float] = 10.0, jitter: str = "full"
+        base: Optional[_Seconds] = 0.1,
+        factor: float = 2.0,
+        max_delay: Optional[_Seconds] = ...,
+        jitter: str = "full",
     ) -> Backoff: ...
     def delays(self, n: int, seed: Optional[int] = None) -> List[float]: ...
     @property
@@ -57,7 +69,9 @@ class Throttle:
 class RetryBudget:
     """Retries as a fraction of requests, plus a floor (Finagle, Linkerd)."""
 
-    def __new__(cls, ratio: float = 0.2, min_per_second: Optional[int] = 10, ttl: float = 10.0) -> RetryBudget: ...
+    def __new__(
+        cls, ratio: float = 0.2, min_per_second: Optional[int] = 10, ttl: Optional[_Seconds] = 10.0
+    ) -> RetryBudget: ...
     @property
     def available(self) -> float: ...
 
@@ -98,9 +112,10 @@ class CircuitBreaker:
     def __new__(
         cls,
         failure_threshold: Optional[int] = 5,
-        recovery_timeout: float = 30.0,
+        recovery_timeout: Optional[_Seconds] = 30.0,
         half_open_probes: Optional[int] = 1,
-        probe_timeout: Optional[float] = None,
+        probe_timeout: Optional[_Seconds] = None,
+        metrics: Optional[Metrics] = None,
     ) -> CircuitBreaker: ...
     @property
     def state(self) -> str: ...
@@ -118,26 +133,64 @@ class Call:
     def abandon(self) -> None: ...
     @property
     def attempts(self) -> int: ...
+    @property
+    def next_backoff(self) -> float: ...
+    @property
+    def is_over(self) -> bool: ...
 
 @final
 class Policy:
     def __new__(
         cls,
-        attempts: Optional[int] = None,
+        *,
+        attempts: Optional[int],
         backoff: Optional[Backoff] = None,
-        deadline: Optional[float] = None,
-        max_server_delay: Optional[float] = None,
+        deadline: Optional[_Seconds] = None,
+        max_server_delay: Optional[_Seconds] = None,
         idempotent: bool = True,
         budget: Optional[_Budget] = None,
         breaker: Optional[CircuitBreaker] = None,
+        metrics: Optional[Metrics] = None,
     ) -> Policy: ...
     @property
     def needs_start(self) -> bool: ...
+    @property
+    def reports_success(self) -> bool: ...
     def first_try_success(self) -> None: ...
     def start(self, started_ns: Optional[int] = None) -> Call: ...
 
 def now_ns() -> int: ...
-def skip(seconds: float) -> None: ...
+def skip(seconds: _Seconds) -> None: ...
+def set_attempts_cap(cap: Optional[int]) -> None: ...
+
+@final
+class Metrics:
+    """The core's counters, shared by the policies and breakers given them."""
+
+    def __new__(cls) -> Metrics: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def successes(self) -> int: ...
+    @property
+    def give_ups(self) -> Dict[str, int]: ...
+    @property
+    def breaker_opened(self) -> int: ...
+    @property
+    def breaker_half_opened(self) -> int: ...
+    @property
+    def breaker_closed(self) -> int: ...
+    @property
+    def breaker_rejected(self) -> int: ...
+
+def give_up_reasons() -> List[str]: ...
+def http_failure(
+    status: int, retry_after: Union[str, bytes, None] = None, now: Optional[float] = None
+) -> Optional[Tuple[str, str, Optional[float]]]: ...
+def is_idempotent_method(method: Union[str, bytes]) -> bool: ...
+def fingerprint(payload: Union[str, bytes]) -> int: ...
 
 @final
 class Ticket:
@@ -160,8 +213,8 @@ class Begin:
 class IdempotencyTable:
     """Runs each idempotency key's work once and replays its response."""
 
-    def __new__(cls, capacity: int, ttl: float = 86400.0) -> IdempotencyTable: ...
-    def begin(self, key: str, fingerprint: Hashable) -> Begin: ...
+    def __new__(cls, capacity: int, ttl: Optional[_Seconds] = 86400.0) -> IdempotencyTable: ...
+    def begin(self, key: str, fingerprint: Union[bytes, str, int]) -> Begin: ...
     def complete(self, ticket: Ticket, response: Any) -> bool: ...
     def abort(self, ticket: Ticket) -> bool: ...
     @property
@@ -169,4 +222,7 @@ class IdempotencyTable:
     def __len__(self) -> int: ...
 
 def new_idempotency_key() -> str: ...
-def parse_retry_after(value: str, now: Optional[float] = None) -> float: ...
+@overload
+def parse_retry_after(value: None, now: Optional[float] = None) -> None: ...
+@overload
+def parse_retry_after(value: Union[str, bytes], now: Optional[float] = None) -> float: ...
