@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import socket
 import struct
 import threading
@@ -37,6 +38,7 @@ class Server:
     def __init__(self) -> None:
         self.script: List[Action] = []
         self.always: Optional[Action] = None
+        self.every_other: Optional[Action] = None
         self.seen: List[Tuple[str, str, Dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         server = self
@@ -50,7 +52,9 @@ class Server:
                 body = self.rfile.read(length) if length else b""
                 with server.lock:
                     server.seen.append((self.command, self.path, dict(self.headers), body))
-                    if server.script:
+                    if server.every_other is not None and len(server.seen) % 2:
+                        action = server.every_other
+                    elif server.script:
                         action = server.script.pop(0)
                     else:
                         action = server.always or ("status", 200, {})
@@ -342,3 +346,31 @@ def test_the_core_classifier_is_exposed() -> None:
     assert sg.http_failure(70000) == ("permanent", "unknown", None)
     assert sg.is_idempotent_method("PUT") and not sg.is_idempotent_method("POST")
     assert not sg.is_idempotent_method(b"get")  # methods are case-sensitive
+
+
+def test_the_readme_examples_run(server: Server) -> None:
+    import __future__
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 10
+    server.every_other = ("status", 503, {"Retry-After": "1"})
+    namespace: Dict[str, Any] = {"url": server.url, "__name__": "readme"}
+    try:
+        for i, block in enumerate(blocks):
+            code = compile(
+                block,
+                f"README.md block {i + 1}",
+                "exec",
+                flags=__future__.annotations.compiler_flag,
+                dont_inherit=True,
+            )
+            exec(code, namespace)
+    finally:
+        sg.set_on_retry_hooks(None)
+        sg.set_on_give_up_hooks(None)
+        sg.set_active(True)
+        logging.getLogger("stormguard").setLevel(logging.NOTSET)
+    assert server.requests_seen() >= 10  # the clients really went to the server

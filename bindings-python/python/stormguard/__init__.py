@@ -35,11 +35,12 @@ from types import CodeType, MappingProxyType
 from typing import (
     TYPE_CHECKING,
     Any,
-    AsyncIterator,
+    AsyncGenerator,
     Awaitable,
     Callable,
     ContextManager,
     Dict,
+    Generator,
     Iterable,
     Iterator,
     List,
@@ -822,7 +823,7 @@ def _after_failure(
     returns False."""
     decision = call.on_failure(*verdict)
     if decision.__class__ is str:
-        reason = cast(str, decision)
+        reason = decision
     else:
         wait = cast(float, decision)
         entered = _scheduled(s, call, exc, result, wait, args, kwargs)
@@ -853,7 +854,7 @@ async def _after_failure_async(
     """`_after_failure`, waiting with the running async library's sleep."""
     decision = call.on_failure(*verdict)
     if decision.__class__ is str:
-        reason = cast(str, decision)
+        reason = decision
     else:
         wait = cast(float, decision)
         entered = _scheduled(s, call, exc, result, wait, args, kwargs)
@@ -1102,7 +1103,7 @@ class Attempt:
         decision = call.on_failure(*verdict)
         if decision.__class__ is str:
             self._state = _ENDED
-            _gave_up(self._s, call, exc, None, cast(str, decision), (), _EMPTY)
+            _gave_up(self._s, call, exc, None, decision, (), _EMPTY)
             return False  # the original exception propagates, with its note
         self._exc, self._wait, self._state = exc, cast(float, decision), _RETRY
         self._entered_hooks = _scheduled(self._s, call, exc, None, self._wait, (), _EMPTY)
@@ -1156,7 +1157,7 @@ class retrying:
             _gave_up(self._settings, call, exc, None, reason, (), _EMPTY)
             raise exc
 
-    def __iter__(self) -> Iterator[Attempt]:
+    def __iter__(self) -> Generator[Attempt, None, None]:
         s = self._settings
         call = s.policy.start()
         try:
@@ -1174,7 +1175,7 @@ class retrying:
             # attempt in flight, if any, gives its permit back.
             call.abandon()
 
-    async def __aiter__(self) -> AsyncIterator[Attempt]:
+    async def __aiter__(self) -> AsyncGenerator[Attempt, None]:
         s = self._settings
         call = s.policy.start()
         try:
