@@ -64,14 +64,24 @@ impl Policy {
     #[allow(clippy::too_many_arguments)] // one per decorator argument
     fn new(
         attempts: Option<&Bound<'_, PyAny>>,
-        backoff: Option<PyRef<'_, Backoff>>,
+        backoff: Option<&Bound<'_, PyAny>>,
         deadline: Option<&Bound<'_, PyAny>>,
         max_server_delay: Option<&Bound<'_, PyAny>>,
         idempotent: bool,
         budget: Option<&Bound<'_, PyAny>>,
-        breaker: Option<Py<CircuitBreaker>>,
-        metrics: Option<PyRef<'_, Metrics>>,
+        breaker: Option<&Bound<'_, PyAny>>,
+        metrics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let backoff = backoff
+            .map(|b| of_class::<Backoff>(b, "backoff", "Backoff"))
+            .transpose()?;
+        let breaker = breaker
+            .map(|b| of_class::<CircuitBreaker>(b, "breaker", "CircuitBreaker"))
+            .transpose()?
+            .map(Bound::unbind);
+        let metrics = metrics
+            .map(|m| of_class::<Metrics>(m, "metrics", "Metrics"))
+            .transpose()?;
         let mut builder = RetryPolicy::builder().idempotency(if idempotent {
             Idempotency::Idempotent
         } else {
@@ -91,7 +101,7 @@ impl Policy {
             }
         }
         if let Some(backoff) = backoff {
-            builder = builder.backoff(backoff.inner.into());
+            builder = builder.backoff(backoff.get().inner.into());
         }
         if let Some(deadline) = deadline {
             builder = builder.deadline(duration("deadline", deadline)?);
@@ -100,7 +110,7 @@ impl Policy {
             builder = builder.max_server_delay(duration("max_server_delay", max)?);
         }
         if let Some(metrics) = metrics {
-            builder = builder.metrics(metrics.inner);
+            builder = builder.metrics(metrics.get().inner);
         }
         // Python callers say `attempts`, the core `max_attempts`.
         let policy = builder.build().map_err(|e| match e.field() {
@@ -155,6 +165,20 @@ impl Policy {
             .map_err(|d| refused(slf.py(), &call, d))?;
         Ok(Call { call })
     }
+}
+
+/// `value` as a `T`, or a `TypeError` naming the argument.
+fn of_class<'py, T: pyo3::PyTypeCheck>(
+    value: &Bound<'py, PyAny>,
+    field: &str,
+    class: &str,
+) -> PyResult<Bound<'py, T>> {
+    value.cast::<T>().cloned().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{field} must be a stormguard.{class}, not {}",
+            crate::convert::type_name(value)
+        ))
+    })
 }
 
 /// The core's lifecycle for one call under `policy`.

@@ -755,7 +755,7 @@ def _note(exc: BaseException, attempts: int, reason: str) -> None:
         notes = getattr(exc, "__notes__", None)
         if notes is None:
             notes = []
-            exc.__notes__ = notes
+            setattr(exc, "__notes__", notes)
         notes.append(note)
 
 
@@ -772,10 +772,13 @@ def _gave_up(
     The caller raises it (or returns the last result)."""
     if exc is not None:
         _note(exc, call.attempts, reason)
+    hooks = _get_hooks("give_up")
+    if s.on_give_up is None and not hooks:
+        return
     details = RetryDetails(s.name, call.attempts, 0.0, exc, result, reason, args, kwargs)
     if s.on_give_up is not None:
         s.on_give_up(details)
-    for hook in _get_hooks("give_up"):
+    for hook in hooks:
         hook(details)
 
 
@@ -790,11 +793,14 @@ def _scheduled(
 ) -> Optional[List[ContextManager[None]]]:
     """Tells the hooks a retry is scheduled; returns the context managers
     hooks gave back, entered, to exit after the wait."""
+    hooks = _get_hooks("retry")
+    if s.before_sleep is None and not hooks:
+        return None  # nobody listens: no details to make
     details = RetryDetails(s.name, call.attempts, delay, exc, result, None, args, kwargs)
     if s.before_sleep is not None:
         s.before_sleep(details)
     entered: Optional[List[ContextManager[None]]] = None
-    for hook in _get_hooks("retry"):
+    for hook in hooks:
         cm = hook(details)
         if cm is not None and hasattr(cm, "__exit__"):
             cm.__enter__()
@@ -817,21 +823,25 @@ def _after_failure(
     verdict: _Classified,
     args: Tuple[Any, ...],
     kwargs: Mapping[str, Any],
+    begin: bool = True,
 ) -> bool:
     """Reports a failed attempt, waits, and begins the next: True to run
     it. On a give-up raises `exc` with a note, or (for a rejected result)
-    returns False."""
+    returns False. `begin=False` when nothing can refuse the next attempt
+    (no breaker, no deadline): the core is then not asked."""
     decision = call.on_failure(*verdict)
-    if decision.__class__ is str:
+    if isinstance(decision, str):
         reason = decision
     else:
-        wait = cast(float, decision)
+        wait = decision
         entered = _scheduled(s, call, exc, result, wait, args, kwargs)
         try:
             _sleep(wait)
         finally:
             if entered is not None:
                 _exit_all(entered)
+        if not begin:
+            return True
         begun = call.begin()  # the breaker's permit; the deadline after the wait
         if begun is None:
             return True
@@ -853,10 +863,10 @@ async def _after_failure_async(
 ) -> bool:
     """`_after_failure`, waiting with the running async library's sleep."""
     decision = call.on_failure(*verdict)
-    if decision.__class__ is str:
+    if isinstance(decision, str):
         reason = decision
     else:
-        wait = cast(float, decision)
+        wait = decision
         entered = _scheduled(s, call, exc, result, wait, args, kwargs)
         try:
             await _async_sleep(wait)
@@ -971,7 +981,9 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                         raise
                     if call is None:
                         call = start()
-                    _after_failure(s, call, exc, None, verdict, args, kwargs)
+                    # No breaker, no deadline: nothing can refuse the next
+                    # attempt, so the core is not asked to begin it.
+                    _after_failure(s, call, exc, None, verdict, args, kwargs, False)
                     continue
                 if call is None:
                     if report is not None:
@@ -1101,11 +1113,11 @@ class Attempt:
             self._state = _ENDED
             return False
         decision = call.on_failure(*verdict)
-        if decision.__class__ is str:
+        if isinstance(decision, str):
             self._state = _ENDED
             _gave_up(self._s, call, exc, None, decision, (), _EMPTY)
             return False  # the original exception propagates, with its note
-        self._exc, self._wait, self._state = exc, cast(float, decision), _RETRY
+        self._exc, self._wait, self._state = exc, decision, _RETRY
         self._entered_hooks = _scheduled(self._s, call, exc, None, self._wait, (), _EMPTY)
         return True
 
