@@ -184,13 +184,16 @@ def test_429_with_an_http_date_and_a_post(server: Server, client: Client) -> Non
 @pytest.mark.parametrize("client", CLIENTS, ids=["httpx", "requests"])
 def test_giving_up_returns_the_last_response_and_says_why(server: Server, client: Client) -> None:
     server.always = ("status", 503, {})
-    reasons: List[Optional[str]] = []
-    response = client(server.url, None, attempts=3, on_give_up=lambda d: reasons.append(d.give_up_reason))(
-        "GET", server.url
+    seen: List[sg.RetryDetails] = []
+    response = client(server.url, None, attempts=3, on_give_up=seen.append)(
+        "GET", server.url + "/path?token=secret"
     )
     assert (response.status_code, response.text) == (503, "answer 503")
     assert server.requests_seen() == 3
-    assert reasons == ["attempts exhausted"]
+    [details] = seen
+    assert details.give_up_reason == "attempts exhausted"
+    assert details.result is response
+    assert details.name == f"GET {server.url}"  # no path or query in logs and labels
 
 
 @pytest.mark.parametrize("client", CLIENTS, ids=["httpx", "requests"])

@@ -10,6 +10,7 @@ decision for each attempt is its `Call`'s.
 from __future__ import annotations
 
 from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 from . import (
     _CLASS_CODES,
@@ -144,8 +145,23 @@ class HttpRetry:
         return (code, _REPLAY_CODES[replay], delay, False)
 
     def settings_for(self, method: str, url: object) -> _Settings:
-        """The hooks' settings for one request (made on its first failure)."""
-        return self.hooks.for_function(f"{method} {url}")
+        """The hooks' settings for one request (made on its first failure),
+        named by method and origin: no path or query (a token in a URL
+        stays out of the logs, and a Prometheus label keeps few values)."""
+        return self.hooks.for_function(f"{method} {origin(str(url))}")
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, without user, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _statuses(statuses: Iterable[int]) -> FrozenSet[int]:
