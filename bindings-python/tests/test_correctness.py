@@ -276,3 +276,28 @@ def test_async_callable_objects_give_up_with_the_original_exception() -> None:
     with pytest.raises(ConnectionError) as info:
         asyncio.run(fetch(1))
     assert getattr(info.value, "__notes__", None) == ["stormguard: gave up after 2 attempts: attempts exhausted"]
+
+
+def test_methods_are_decorated_like_functions() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @sg.retry(on=ConnectionError, backoff=FAST)
+        def get(self, x: int) -> int:
+            self.calls += 1
+            if self.calls < 2:
+                raise ConnectionError
+            return x
+
+        @sg.retry(on=ConnectionError, backoff=FAST, breaker=sg.CircuitBreaker())
+        async def aget(self, x: int) -> int:
+            self.calls += 1
+            if self.calls < 4:
+                raise ConnectionError
+            return x
+
+    client = Client()
+    assert client.get(5) == 5
+    assert asyncio.run(client.aget(6)) == 6
+    assert client.calls == 4

@@ -42,7 +42,6 @@ from typing import (
     Dict,
     Generator,
     Iterable,
-    Iterator,
     List,
     Mapping,
     NamedTuple,
@@ -965,32 +964,65 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
     start = policy.start
 
     if not policy.needs_start and classify_result is None:
-        # The hot path: on success, the call and nothing else -- or one Rust
-        # call when a budget or metrics must hear of it; the core's `Call`
-        # is made only when an attempt fails.
-        report = policy.first_try_success if policy.reports_success else None
+        # The hot path. No breaker and no deadline: the first attempt needs
+        # nothing from the core before it runs, and the core's `Call` is
+        # made only when an attempt fails. A first-try success returns
+        # straight from the `try` -- or, when a budget or metrics must hear
+        # of it, after one Rust call. The retries run in the loop after the
+        # first `except` block (in the same frame), each failure handled in
+        # its own block.
+        first_try_success = policy.first_try_success
 
-        def plain(*args: Any, **kwargs: Any) -> T:
-            call = None
-            while True:
+        if policy.reports_success:
+
+            def plain(*args: Any, **kwargs: Any) -> T:
                 try:
                     result = fn(*args, **kwargs)
                 except Exception as exc:
                     verdict = classify(exc)
                     if verdict is None:
                         raise
-                    if call is None:
-                        call = start()
+                    call = start()
                     # No breaker, no deadline: nothing can refuse the next
                     # attempt, so the core is not asked to begin it.
                     _after_failure(s, call, exc, None, verdict, args, kwargs, False)
-                    continue
-                if call is None:
-                    if report is not None:
-                        report()
                 else:
+                    first_try_success()
+                    return result
+                while True:
+                    try:
+                        result = fn(*args, **kwargs)
+                    except Exception as exc:
+                        verdict = classify(exc)
+                        if verdict is None:
+                            raise
+                        _after_failure(s, call, exc, None, verdict, args, kwargs, False)
+                        continue
                     call.on_success()
-                return result
+                    return result
+
+        else:
+
+            def plain(*args: Any, **kwargs: Any) -> T:
+                try:
+                    return fn(*args, **kwargs)  # nothing to report on success
+                except Exception as exc:
+                    verdict = classify(exc)
+                    if verdict is None:
+                        raise
+                    call = start()
+                    _after_failure(s, call, exc, None, verdict, args, kwargs, False)
+                while True:
+                    try:
+                        result = fn(*args, **kwargs)
+                    except Exception as exc:
+                        verdict = classify(exc)
+                        if verdict is None:
+                            raise
+                        _after_failure(s, call, exc, None, verdict, args, kwargs, False)
+                        continue
+                    call.on_success()
+                    return result
 
         _WRAPPER_CODES.add(plain.__code__)
         return plain

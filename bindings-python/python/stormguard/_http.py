@@ -9,7 +9,7 @@ decision for each attempt is its `Call`'s.
 
 from __future__ import annotations
 
-from typing import Any, Callable, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from . import (
@@ -187,7 +187,3 @@ def _methods(methods: Optional[Iterable[str]]) -> Optional[FrozenSet[str]]:
             raise TypeError(f"methods must hold method names, not {method!r:.100}")
     return found
 
-
-def header(headers: Mapping[str, str], name: str) -> Optional[str]:
-    """A header's value, case-insensitively (both clients' header maps are)."""
-    return headers.get(name)
