@@ -202,10 +202,41 @@ def hand_loop(flaky: Callable[[], int]) -> Callable[[], int]:
     return loop
 
 
+def empty_wrapper(fn: Callable[[], int]) -> Callable[[], int]:
+    """The least a decorator written in Python costs: a wrapper passing
+    ``*args, **kwargs`` through and the result back."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def interleaved(fns: List[Callable[[], Any]], repeat: int, min_time: float) -> List[float]:
+    """Like `per_call` for each of `fns`, but run in turns (one timing of
+    each per round), so that a noisy machine slows them alike: their
+    ratios hold even when the absolute figures move."""
+    timers = [timeit.Timer("fn()", globals={"fn": fn}) for fn in fns]
+    numbers = []
+    for timer in timers:
+        number = 1
+        while timer.timeit(number) < min_time:
+            number *= 2 if number < 8 else 4
+        numbers.append(number)
+    runs: List[List[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, timer in enumerate(timers):
+            runs[i].append(timer.timeit(numbers[i]) / numbers[i])
+    return [statistics.median(r) for r in runs]
+
+
 def measure(repeat: int, min_time: float) -> Dict[str, Any]:
     libs, missing = libraries()
     rows: List[Dict[str, Any]] = []
-    bare = per_call(work, repeat, min_time)
+    plain = dict(libs)["stormguard"](work)
+    # The success path three ways, in turns: the bare call, the least a
+    # Python decorator costs, and stormguard's plain decorator.
+    bare, floor, ours = interleaved([work, empty_wrapper(work), plain], repeat, min_time)
     hand = per_call(hand_loop(make_flaky()), repeat, min_time)
     for name, decorate in libs:
         success_fn = decorate(work)
@@ -230,6 +261,8 @@ def measure(repeat: int, min_time: float) -> Dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "bare_call": bare,
+        "empty_wrapper": floor,
+        "stormguard_interleaved": ours,
         "hand_loop": hand,
         "rows": rows,
         "missing": missing,
@@ -272,6 +305,14 @@ def report(r: Dict[str, Any]) -> Tuple[str, bool]:
         )
     for name in r["missing"]:
         lines.append(f"\nnot measured: {name}")
+    floor_over = r["empty_wrapper"] - bare
+    ours_over = r["stormguard_interleaved"] - bare
+    lines.append(
+        f"\nIn turns with the bare call: an empty Python wrapper (`*args, **kwargs` "
+        f"through) costs {fmt(floor_over)} over it, stormguard's decorator "
+        f"{fmt(ours_over)}: {ours_over / max(floor_over, 1e-12):.2f}× the least a "
+        "Python decorator costs."
+    )
     lines.append(
         f"\n`time.sleep(0)` costs {fmt(r['sleep_zero'])} here (replaced by a no-op for the runs above)."
     )
