@@ -34,7 +34,9 @@ pub(crate) struct Policy {
 /// a copy of it with the cap applied, taken when the call started.
 struct PolicyRef {
     shared: Py<Policy>,
-    capped: Option<RetryPolicy>,
+    /// Boxed: a call made without a cap (every call outside tests) carries
+    /// one word for it, not a whole policy.
+    capped: Option<Box<RetryPolicy>>,
 }
 
 impl Borrow<RetryPolicy> for PolicyRef {
@@ -186,7 +188,7 @@ fn lifecycle(policy: &Bound<'_, Policy>, rng: Random) -> Lifecycle {
     let this = policy.get();
     let shared = PolicyRef {
         shared: policy.clone().unbind(),
-        capped: attempts_cap().map(|cap| this.policy.capped_attempts(cap)),
+        capped: attempts_cap().map(|cap| Box::new(this.policy.capped_attempts(cap))),
     };
     stormguard::Call::with_rng(shared, rng)
         .budget(this.budget.as_ref().map(|b| b.clone_ref(policy.py())))

@@ -960,46 +960,35 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
     # budget, the decision) is the core's `Call`; this loop only runs and
     # sleeps. Each wrapper below is one shape of that loop, picked here so
     # that a call pays only for the settings it has.
-    policy, classify, classify_result = s.policy, s.classify, s.classify_result
-    start = policy.start
+    policy, classify_result = s.policy, s.classify_result
 
     if not policy.needs_start and classify_result is None:
         # The hot path. No breaker and no deadline: the first attempt needs
         # nothing from the core before it runs, and the core's `Call` is
         # made only when an attempt fails. A first-try success returns
         # straight from the `try` -- or, when a budget or metrics must hear
-        # of it, after one Rust call. The retries run in the loop after the
-        # first `except` block (in the same frame), each failure handled in
-        # its own block.
+        # of it, after one Rust call. The retries run in `_retry_loop`,
+        # called once the first `except` block is over, so no failure is
+        # chained to the first. The wrappers close over as few variables as
+        # they can (each is copied into every call's frame).
         first_try_success = policy.first_try_success
-
         if policy.reports_success:
 
             def plain(*args: Any, **kwargs: Any) -> T:
                 try:
                     result = fn(*args, **kwargs)
                 except Exception as exc:
-                    verdict = classify(exc)
+                    verdict = s.classify(exc)
                     if verdict is None:
                         raise
-                    call = start()
+                    call = s.policy.start()
                     # No breaker, no deadline: nothing can refuse the next
                     # attempt, so the core is not asked to begin it.
                     _after_failure(s, call, exc, None, verdict, args, kwargs, False)
                 else:
                     first_try_success()
                     return result
-                while True:
-                    try:
-                        result = fn(*args, **kwargs)
-                    except Exception as exc:
-                        verdict = classify(exc)
-                        if verdict is None:
-                            raise
-                        _after_failure(s, call, exc, None, verdict, args, kwargs, False)
-                        continue
-                    call.on_success()
-                    return result
+                return _retry_loop(fn, s, call, args, kwargs)
 
         else:
 
@@ -1007,54 +996,90 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                 try:
                     return fn(*args, **kwargs)  # nothing to report on success
                 except Exception as exc:
-                    verdict = classify(exc)
+                    verdict = s.classify(exc)
                     if verdict is None:
                         raise
-                    call = start()
+                    call = s.policy.start()
                     _after_failure(s, call, exc, None, verdict, args, kwargs, False)
-                while True:
-                    try:
-                        result = fn(*args, **kwargs)
-                    except Exception as exc:
-                        verdict = classify(exc)
-                        if verdict is None:
-                            raise
-                        _after_failure(s, call, exc, None, verdict, args, kwargs, False)
-                        continue
-                    call.on_success()
-                    return result
+                return _retry_loop(fn, s, call, args, kwargs)
 
         _WRAPPER_CODES.add(plain.__code__)
         return plain
 
-    def guarded(*args: Any, **kwargs: Any) -> T:
-        call = start()  # the first attempt's permit; CircuitOpenError when refused
+    if classify_result is None:
+
+        def guarded(*args: Any, **kwargs: Any) -> T:
+            call = s.policy.start()  # the first permit; CircuitOpenError when refused
+            while True:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    verdict = s.classify(exc)
+                    if verdict is None:
+                        call.abandon()
+                        raise
+                    _after_failure(s, call, exc, None, verdict, args, kwargs)
+                    continue
+                except BaseException:
+                    # KeyboardInterrupt, SystemExit…: the permit goes back
+                    # now, not when the traceback lets go of this frame.
+                    call.abandon()
+                    raise
+                call.on_success()
+                return result
+
+        _WRAPPER_CODES.add(guarded.__code__)
+        return guarded
+
+    def checked(*args: Any, **kwargs: Any) -> T:
+        # `guarded`, with the returned value checked by `on_result`.
+        call = s.policy.start()
         while True:
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
-                verdict = classify(exc)
+                verdict = s.classify(exc)
                 if verdict is None:
                     call.abandon()
                     raise
                 _after_failure(s, call, exc, None, verdict, args, kwargs)
                 continue
             except BaseException:
-                # KeyboardInterrupt, SystemExit…: the permit goes back now,
-                # not when the traceback lets go of this frame.
                 call.abandon()
                 raise
-            if classify_result is not None:
-                verdict = classify_result(result)
-                if verdict is not None:
-                    if _after_failure(s, call, None, result, verdict, args, kwargs):
-                        continue
-                    return result  # gave up: the last result is the answer
+            verdict = classify_result(result)
+            if verdict is not None:
+                if _after_failure(s, call, None, result, verdict, args, kwargs):
+                    continue
+                return result  # gave up: the last result is the answer
             call.on_success()
             return result
 
-    _WRAPPER_CODES.add(guarded.__code__)
-    return guarded
+    _WRAPPER_CODES.add(checked.__code__)
+    return checked
+
+
+def _retry_loop(
+    fn: Callable[..., T], s: _Settings, call: _Call, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> T:
+    """The plain wrapper's attempts after the first failed: each failure
+    handled in its own `except` block, so the exception a call gives up
+    with is never chained to an earlier attempt's."""
+    classify = s.classify
+    while True:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict is None:
+                raise
+            _after_failure(s, call, exc, None, verdict, args, kwargs, False)
+            continue
+        call.on_success()
+        return result
+
+
+_WRAPPER_CODES.add(_retry_loop.__code__)
 
 
 def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..., Awaitable[T]]:
