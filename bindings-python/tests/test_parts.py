@@ -84,7 +84,7 @@ def test_bad_seconds_are_value_errors(value: float) -> None:
     "make, field",
     [
         (lambda: sg.Backoff.exponential(factor=math.nan), "backoff.factor"),
-        (lambda: sg.Backoff.exponential(factor=0.5), "backoff.factor"),
+        (lambda: sg.Backoff.exponential(factor=0.0), "backoff.factor"),
         (lambda: sg.Backoff.exponential(base=0.0), "backoff.base"),
         (lambda: sg.Backoff.exponential(base=2.0, max_delay=1.0), "backoff.max_delay"),
         (lambda: sg.Backoff.exponential(jitter="wobbly"), "backoff.jitter"),

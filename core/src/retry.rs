@@ -390,7 +390,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
     pub fn next_backoff(&self) -> Duration {
         let mut rng = self.rng.clone();
         Duration::from_nanos(self.policy.borrow().backoff().delay_nanos(
-            self.backoff_step,
+            u32::from(self.backoff_step),
             self.prev_delay,
             &mut rng,
         ))
