@@ -14,10 +14,13 @@ use stormguard::{
     Begin, ConfigErrorKind, IdempotencyTable, Instant, StaleTicket, SyncIdempotencyTable, Ticket,
 };
 
+/// The model's capacity; the table reserves the next power of two and takes
+/// this as its limit (a table's `N` is a power of two).
 const CAPACITY: usize = 3;
+const RESERVED: usize = 4;
 
-type Table = IdempotencyTable<u8, u16, CAPACITY>;
-type SyncTable = SyncIdempotencyTable<u8, u16, CAPACITY>;
+type Table = IdempotencyTable<u8, u16, RESERVED>;
+type SyncTable = SyncIdempotencyTable<u8, u16, RESERVED>;
 
 /// The rules, written as directly as possible.
 struct Model {
@@ -188,10 +191,13 @@ fn answer<T: Into<u16>>(begin: Begin<T>, tickets: &mut Vec<Ticket>) -> Answer {
 /// Runs `ops` on the table, the `Sync` table and the model, comparing every
 /// answer; `start` is the first `now`.
 fn run(ttl: Duration, lease: Duration, start: Instant, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut table =
-        Table::with_timeouts(ttl, lease).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let shared =
-        SyncTable::with_timeouts(ttl, lease).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut table = Table::with_timeouts(ttl, lease)
+        .and_then(|t| t.with_limit(CAPACITY))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let shared = Table::with_timeouts(ttl, lease)
+        .and_then(|t| t.with_limit(CAPACITY))
+        .map(SyncTable::from_table)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut model = Model::new(ttl, lease);
     // Outstanding tickets, at the same positions in all three lists.
     let mut tickets: Vec<Ticket> = Vec::new();
@@ -291,6 +297,7 @@ fn table(ttl_ms: u64, lease_ms: u64) -> Table {
         Duration::from_millis(ttl_ms),
         Duration::from_millis(lease_ms),
     )
+    .and_then(|t| t.with_limit(CAPACITY))
     .expect("valid timeouts")
 }
 

@@ -4,7 +4,10 @@
 
 use core::mem::size_of;
 
-use stormguard::{CostBucket, Failure, RateBudget, Retry, RetryBudget, RetryPolicy, Throttle};
+use stormguard::{
+    CostBucket, Failure, IdempotencyKey, IdempotencyTable, RateBudget, Retry, RetryBudget,
+    RetryPolicy, Throttle,
+};
 
 #[test]
 fn documented_sizes_hold() {
@@ -17,4 +20,13 @@ fn documented_sizes_hold() {
     assert_eq!(size_of::<CostBucket>(), 16);
     // "`Retry` … is 48 bytes on 64-bit targets" (and in the README's table).
     assert_eq!(size_of::<Retry<&RetryPolicy>>(), 48);
+    // `IdempotencyTable`: "120 bytes an entry, and the table adds 96 bytes".
+    assert_eq!(
+        size_of::<IdempotencyTable<IdempotencyKey, u64, 1024>>(),
+        1024 * 120 + 96
+    );
+    assert_eq!(
+        size_of::<IdempotencyTable<IdempotencyKey, u64, 16>>(),
+        16 * 120 + 96
+    );
 }

@@ -1,9 +1,12 @@
 //! The idempotency table for servers with many threads.
 
+use core::hash::{Hash, Hasher};
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::config::ConfigError;
+use hash32::FnvHasher;
+
 use crate::idempotency::table::{
     validate_timeouts, Begin, IdempotencyTable, StaleTicket, Ticket, DEFAULT_IN_FLIGHT_TIMEOUT,
 };
@@ -12,8 +15,8 @@ use crate::time::Instant;
 /// An [`IdempotencyTable`] behind a [`Mutex`], shared by `&self` across
 /// threads: the same answers, for a server whose handlers run in parallel.
 ///
-/// Every method takes the lock for one table operation — a scan of the `N`
-/// slots at most — and never while the request runs: `begin` marks the key
+/// Every method takes the lock for one table operation — constant time,
+/// whatever `N` — and never while the request runs: `begin` marks the key
 /// in flight and returns, the work happens outside the lock, and
 /// `complete` or `abort` takes the lock again. Two threads racing with the
 /// same key therefore get one `Execute` and one `InProgress`, exactly as if
@@ -25,8 +28,12 @@ use crate::time::Instant;
 /// [`with_table`](Self::with_table).
 ///
 /// A thread that panicked while holding the lock (a panicking `K::eq`,
-/// `R::clone` or `R::drop`) does not disable the table: the table's entries
-/// are never left half-written, so the lock's poison is ignored.
+/// `K::hash`, `R::clone` or `R::drop`) does not disable the table: the
+/// table's entries are never left half-written, so the lock's poison is
+/// ignored.
+///
+/// The bounds are the table's: `N` a power of two from 2 to 65 536,
+/// `K: Hash + Eq`, and a key hasher `S` (FNV-1a by default).
 ///
 /// Only with the `std` feature. `new` is `const`, so a large table can be
 /// a `static` rather than a stack value.
@@ -46,13 +53,12 @@ use crate::time::Instant;
 /// let executes = answers.iter().filter(|a| matches!(a, Begin::Execute(_))).count();
 /// assert_eq!(executes, 1); // the other three were told 409
 /// ```
-#[derive(Debug)]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-pub struct SyncIdempotencyTable<K, R, const N: usize> {
-    table: Mutex<IdempotencyTable<K, R, N>>,
+pub struct SyncIdempotencyTable<K, R, const N: usize, S = FnvHasher> {
+    table: Mutex<IdempotencyTable<K, R, N, S>>,
 }
 
-impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
+impl<K, R, const N: usize, S> SyncIdempotencyTable<K, R, N, S> {
     /// An empty table with [`IdempotencyTable::new`]'s defaults (24 h TTL,
     /// 60 s in-flight lease).
     ///
@@ -116,7 +122,7 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
     /// let table = SyncIdempotencyTable::from_table(IdempotencyTable::<u8, u8, 4>::new());
     /// assert_eq!(table.with_table(|t| t.capacity()), 4);
     /// ```
-    pub const fn from_table(table: IdempotencyTable<K, R, N>) -> Self {
+    pub const fn from_table(table: IdempotencyTable<K, R, N, S>) -> Self {
         SyncIdempotencyTable {
             table: Mutex::new(table),
         }
@@ -129,7 +135,7 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
     /// let table = SyncIdempotencyTable::<u8, u8, 4>::new().into_inner();
     /// assert_eq!(table.capacity(), 4);
     /// ```
-    pub fn into_inner(self) -> IdempotencyTable<K, R, N> {
+    pub fn into_inner(self) -> IdempotencyTable<K, R, N, S> {
         self.table
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
@@ -153,7 +159,7 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
     /// });
     /// assert_eq!(len, 11);
     /// ```
-    pub fn with_table<T>(&self, f: impl FnOnce(&mut IdempotencyTable<K, R, N>) -> T) -> T {
+    pub fn with_table<T>(&self, f: impl FnOnce(&mut IdempotencyTable<K, R, N, S>) -> T) -> T {
         f(&mut self.lock())
     }
 
@@ -180,6 +186,24 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
         self.lock().complete(ticket, response, now)
     }
 
+    /// [`IdempotencyTable::live_entries`], under the lock.
+    ///
+    /// ```
+    /// use stormguard::{Instant, SyncIdempotencyTable};
+    /// let table = SyncIdempotencyTable::<u8, u8, 4>::new();
+    /// let _ = table.begin(1, 0, Instant::ZERO);
+    /// assert_eq!(table.live_entries(Instant::ZERO), 1);
+    /// ```
+    pub fn live_entries(&self, now: Instant) -> usize {
+        self.lock().live_entries(now)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, IdempotencyTable<K, R, N, S>> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<K: Hash + Eq, R, const N: usize, S> SyncIdempotencyTable<K, R, N, S> {
     /// [`IdempotencyTable::abort`], under the lock.
     ///
     /// # Errors
@@ -197,18 +221,6 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
         self.lock().abort(ticket)
     }
 
-    /// [`IdempotencyTable::live_entries`], under the lock.
-    ///
-    /// ```
-    /// use stormguard::{Instant, SyncIdempotencyTable};
-    /// let table = SyncIdempotencyTable::<u8, u8, 4>::new();
-    /// let _ = table.begin(1, 0, Instant::ZERO);
-    /// assert_eq!(table.live_entries(Instant::ZERO), 1);
-    /// ```
-    pub fn live_entries(&self, now: Instant) -> usize {
-        self.lock().live_entries(now)
-    }
-
     /// [`IdempotencyTable::purge_expired`], under the lock.
     ///
     /// ```
@@ -220,13 +232,9 @@ impl<K, R, const N: usize> SyncIdempotencyTable<K, R, N> {
     pub fn purge_expired(&self, now: Instant) -> usize {
         self.lock().purge_expired(now)
     }
-
-    fn lock(&self) -> MutexGuard<'_, IdempotencyTable<K, R, N>> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
-impl<K: Eq, R: Clone, const N: usize> SyncIdempotencyTable<K, R, N> {
+impl<K: Hash + Eq, R: Clone, const N: usize, S: Hasher + Default> SyncIdempotencyTable<K, R, N, S> {
     /// [`IdempotencyTable::begin`], under the lock, with a replayed
     /// response cloned out of it.
     ///
@@ -242,7 +250,15 @@ impl<K: Eq, R: Clone, const N: usize> SyncIdempotencyTable<K, R, N> {
     }
 }
 
-impl<K, R, const N: usize> Default for SyncIdempotencyTable<K, R, N> {
+impl<K, R, const N: usize, S> core::fmt::Debug for SyncIdempotencyTable<K, R, N, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SyncIdempotencyTable")
+            .field("table", &*self.lock())
+            .finish()
+    }
+}
+
+impl<K, R, const N: usize, S> Default for SyncIdempotencyTable<K, R, N, S> {
     /// Same as [`SyncIdempotencyTable::new`].
     fn default() -> Self {
         SyncIdempotencyTable::new()
