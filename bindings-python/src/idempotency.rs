@@ -11,9 +11,9 @@ use crate::clock::now;
 use crate::convert::{config, count, duration, type_name, whole};
 use crate::http::{text_bytes, unix_now};
 
-/// The largest capacity offered to Python: `begin` scans every slot, and
-/// the table is built in place before it is boxed (≈ 50 bytes a slot).
-const MAX_CAPACITY: u32 = 16_384;
+/// The largest capacity offered to Python: the core table's largest `N`
+/// (≈ 120 bytes an entry; every verb costs the same at any size).
+const MAX_CAPACITY: u32 = 65_536;
 
 type Response = Arc<Py<PyAny>>;
 type Key = Arc<str>;
@@ -24,6 +24,7 @@ enum Sized {
     S64(Box<SyncIdempotencyTable<Key, Response, 64>>),
     S1k(Box<SyncIdempotencyTable<Key, Response, 1024>>),
     S16k(Box<SyncIdempotencyTable<Key, Response, 16_384>>),
+    S64k(Box<SyncIdempotencyTable<Key, Response, 65_536>>),
 }
 
 macro_rules! each {
@@ -32,6 +33,7 @@ macro_rules! each {
             Sized::S64($t) => $body,
             Sized::S1k($t) => $body,
             Sized::S16k($t) => $body,
+            Sized::S64k($t) => $body,
         }
     };
 }
@@ -48,13 +50,30 @@ fn build<const N: usize>(
     capacity: usize,
     ttl: std::time::Duration,
 ) -> PyResult<Box<SyncIdempotencyTable<Key, Response, N>>> {
-    let table = stormguard::IdempotencyTable::<Key, Response, N>::with_timeouts(
-        ttl,
-        std::time::Duration::from_secs(60),
-    )
-    .and_then(|t| t.with_limit(capacity))
-    .map_err(config)?;
-    Ok(Box::new(SyncIdempotencyTable::from_table(table)))
+    let make = move || {
+        stormguard::IdempotencyTable::<Key, Response, N>::with_timeouts(
+            ttl,
+            std::time::Duration::from_secs(60),
+        )
+        .and_then(|t| t.with_limit(capacity))
+        .map(|table| Box::new(SyncIdempotencyTable::from_table(table)))
+    };
+    // The table is built by value, and moved a few times, before it is
+    // boxed; the largest (8 MB) would overflow a thread's stack, so any but
+    // the smallest is built on a thread whose stack holds several copies
+    // (reserved address space: only the pages used are touched).
+    let size = std::mem::size_of::<SyncIdempotencyTable<Key, Response, N>>();
+    let table = if size < 1 << 14 {
+        make()
+    } else {
+        std::thread::Builder::new()
+            .stack_size(16 * size + (8 << 20))
+            .spawn(make)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot build the table: {e}")))?
+            .join()
+            .map_err(|_| PyRuntimeError::new_err("building the table panicked"))?
+    };
+    table.map_err(config)
 }
 
 #[pymethods]
@@ -68,7 +87,7 @@ impl IdempotencyTable {
         let capacity = count("capacity", capacity)?;
         if capacity > MAX_CAPACITY {
             return Err(PyValueError::new_err(
-                "invalid capacity: must be at most 16384 (shard larger tables)",
+                "invalid capacity: must be at most 65536 (shard larger tables)",
             ));
         }
         let ttl = match ttl {
@@ -79,7 +98,8 @@ impl IdempotencyTable {
         let table = match capacity {
             0..=64 => Sized::S64(build(n, ttl)?),
             65..=1024 => Sized::S1k(build(n, ttl)?),
-            _ => Sized::S16k(build(n, ttl)?),
+            1025..=16_384 => Sized::S16k(build(n, ttl)?),
+            _ => Sized::S64k(build(n, ttl)?),
         };
         Ok(IdempotencyTable {
             table,

@@ -48,7 +48,7 @@ def test_ticket_of_another_table_is_refused() -> None:
         b.complete(ticket, "r")
 
 
-@pytest.mark.parametrize("bad", [0, -1, 16385, 10**30])
+@pytest.mark.parametrize("bad", [0, -1, 65537, 10**30])
 def test_bad_capacity(bad: int) -> None:
     with pytest.raises(ValueError, match="invalid capacity"):
         sg.IdempotencyTable(bad)
