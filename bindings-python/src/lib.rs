@@ -17,6 +17,7 @@ mod convert;
 mod http;
 mod idempotency;
 mod metrics;
+mod redis_support;
 
 /// The compiled module.
 #[pymodule]
@@ -47,5 +48,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::http_failure, m)?)?;
     m.add_function(wrap_pyfunction!(http::is_idempotent_method, m)?)?;
     m.add_function(wrap_pyfunction!(idempotency::fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_scripts, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_entry_key, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_fence_key, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_check_prefix, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_check_fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(redis_support::redis_hash_slot, m)?)?;
     Ok(())
 }
