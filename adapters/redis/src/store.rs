@@ -435,9 +435,10 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisStore<C> {
     /// with the error response instead (Stripe stores 500s too).
     ///
     /// # Errors
-    /// [`Error::Stale`] when the lease ran out (or the key completed);
-    /// [`Error::Unavailable`] when Redis did not answer (the key is then
-    /// held until its lease ends).
+    /// [`Error::Stale`] when the lease ran out (or the key completed) — and
+    /// also when this very abort was re-sent after its first reply was lost:
+    /// the key is released either way; [`Error::Unavailable`] when Redis did
+    /// not answer (the key is then held until its lease ends).
     ///
     /// ```no_run
     /// # async fn f(store: stormguard_redis::RedisStore, ticket: stormguard_redis::Ticket) -> Result<(), stormguard_redis::Error> {

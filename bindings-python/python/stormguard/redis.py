@@ -426,7 +426,9 @@ class RedisStore:
 
     def abort(self, ticket: Ticket) -> None:
         """Releases the ticket's key (the work failed before any side
-        effect). Raises `StaleTicketError` when the lease ran out."""
+        effect). Raises `StaleTicketError` when the lease ran out -- or when
+        this abort was re-sent after its first reply was lost: the key is
+        released either way."""
         reply = self._run(
             "abort", lambda: self._abort(keys=[ticket.entry], args=[ticket.owner])
         )
