@@ -351,16 +351,29 @@ def test_the_core_classifier_is_exposed() -> None:
     assert not sg.is_idempotent_method(b"get")  # methods are case-sensitive
 
 
-def test_the_readme_examples_run(server: Server) -> None:
+def test_the_readme_examples_run(server: Server, redis_server: Any) -> None:
     import __future__
     import pathlib
     import re
 
     readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    # The fleet example names its Redis "redis:6379": here it is a throwaway
+    # redis-server on 127.0.0.1, and the app it wraps a trivial ASGI app.
+    readme = readme.replace("redis://redis:6379/", redis_server.url)
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     assert len(blocks) >= 10
     server.every_other = ("status", 503, {"Retry-After": "1"})
-    namespace: Dict[str, Any] = {"url": server.url, "__name__": "readme"}
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover
+        raise AssertionError("the example only wraps the app")
+
+    namespace: Dict[str, Any] = {
+        "url": server.url,
+        "__name__": "readme",
+        "app": app,
+        "key": "9c7e0f52-5a1d-4c8e-9f4b-2d6b1e0a7c33",
+        "fingerprint": b"sha256 of the request",
+        "response_bytes": b"201 charged",
+    }
     try:
         for i, block in enumerate(blocks):
             code = compile(
@@ -377,3 +390,6 @@ def test_the_readme_examples_run(server: Server) -> None:
         sg.set_active(True)
         logging.getLogger("stormguard").setLevel(logging.NOTSET)
     assert server.requests_seen() >= 10  # the clients really went to the server
+    # The fleet example really executed once and stored its answer.
+    again = namespace["store"].begin(namespace["key"], namespace["fingerprint"])
+    assert (again.kind, again.response) == ("replay", b"201 charged")
