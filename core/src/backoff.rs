@@ -441,9 +441,13 @@ impl BackoffBuilder {
                     return Err(ConfigError::new("backoff.base", ConfigErrorKind::Zero));
                 }
                 // `as` saturates: a factor beyond 2^96 is as good as infinite
-                // here, since 1 ns × 2^96 is far beyond any u64 cap.
+                // here, since 1 ns × 2^96 is far beyond any u64 cap. A
+                // positive factor below 2^-32 keeps the smallest fraction
+                // instead of rounding to zero, which `build` refuses: the
+                // backoff stays one that `BackoffBuilder::from` rebuilds.
+                let factor_q32 = (self.factor * 4_294_967_296.0) as u128;
                 Shape::Exponential {
-                    factor_q32: (self.factor * 4_294_967_296.0) as u128,
+                    factor_q32: if factor_q32 == 0 { 1 } else { factor_q32 },
                 }
             }
         };
@@ -709,6 +713,19 @@ mod tests {
     fn builder_round_trips_through_from() {
         let b = exp(100, 1.5, 5_000, Jitter::Equal);
         assert_eq!(BackoffBuilder::from(b).build().unwrap(), b);
+    }
+
+    /// Found by the `builders` fuzz target: a positive factor below 2^-32
+    /// was kept as zero, so the built backoff's builder (`From`) held a
+    /// factor of 0.0, which `build` refuses.
+    #[test]
+    fn a_tiny_positive_factor_round_trips() {
+        for factor in [1e-12, f64::MIN_POSITIVE, 2.0f64.powi(-33)] {
+            let b = exp(100, factor, 5_000, Jitter::None);
+            assert_eq!(BackoffBuilder::from(b).build(), Ok(b), "{factor}");
+            assert_eq!(b.nominal(0), Duration::from_millis(100));
+            assert_eq!(b.nominal(1), Duration::ZERO);
+        }
     }
 
     #[test]
