@@ -4,4 +4,5 @@
 //! small configuration.
 
 pub mod brownout;
+pub mod cli;
 pub mod loopback;

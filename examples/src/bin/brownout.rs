@@ -63,7 +63,7 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
                 .ok_or_else(|| format!("{what}, not {v:?}"))
         };
         match flag {
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" if inline.is_none() => return Ok(None),
             "--json" if inline.is_none() => parsed.json = true,
             "--no-svg" if inline.is_none() => parsed.svg = None,
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_errors() {
-        let bad: [&[&str]; 13] = [
+        let bad: [&[&str]; 14] = [
             &["--slowdown", "0.5"],
             &["--slowdown", "NaN"],
             &["--slowdown", "inf"],
@@ -202,6 +202,7 @@ mod tests {
             &["--svg"],
             &["--svg="],
             &["--json=yes"],
+            &["--help=yes"],
             &["--bogus"],
             &["seed"],
         ];

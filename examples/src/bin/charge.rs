@@ -16,12 +16,15 @@
 //!
 //! Run: `cargo run -p stormguard-examples --bin charge [-- --seed N]`
 
+use std::process::ExitCode;
+
 use core::time::Duration;
 
 use stormguard::{
     Backoff, Begin, Decision, Failure, GiveUp, Idempotency, IdempotencyKey, IdempotencyTable,
     Instant, NoBudget, Random, Retry, RetryPolicy,
 };
+use stormguard_examples::cli;
 
 /// What the network does to one attempt.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -242,12 +245,21 @@ fn policy(idempotency: Idempotency, max_attempts: u32) -> RetryPolicy {
         .expect("a valid policy")
 }
 
-fn main() {
-    let seed: u64 = std::env::args()
-        .skip_while(|a| a != "--seed")
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+const USAGE: &str = "\
+usage: charge [--seed N]
+
+  --seed N     seed of the keys and the network, 0 to 18446744073709551615 (default 7); the same seed prints the same story
+  -h, --help   print this help";
+
+fn main() -> ExitCode {
+    let seed = match cli::seed_only(std::env::args_os().skip(1), 7) {
+        Ok(Some(seed)) => seed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => return cli::usage_error("charge", &message, USAGE),
+    };
     // Keys come from stormguard's generator, amounts from the simulation's.
     let mut keys = Random::with_seed(seed);
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -377,4 +389,5 @@ fn main() {
          {PURCHASES} purchases -> blind {}, keyed {} (bought {bought})",
         blind.balance, keyed.balance
     );
+    ExitCode::SUCCESS
 }

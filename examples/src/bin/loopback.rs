@@ -10,9 +10,11 @@
 //! Run: `cargo run --release -p stormguard-examples --bin loopback
 //! [-- --seconds N --clients N --load X]` (about 25 s with the defaults).
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use stormguard_examples::cli;
 use stormguard_examples::loopback::{run, Config, Report, Strategy, MAX_ATTEMPTS};
 use stormguard_smol::GiveUp;
 
@@ -24,46 +26,19 @@ usage: loopback [--seconds N] [--clients N] [--load X]
   --load X      calls offered per second as a fraction of capacity, 0.1 to 1 (default 0.7)
   -h, --help    print this help";
 
-fn parse(mut args: impl Iterator<Item = String>, config: &mut Config) -> Result<bool, String> {
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
+/// Reads the arguments into `config`; `Ok(false)` asks for the help text.
+fn parse(args: impl IntoIterator<Item = OsString>, config: &mut Config) -> Result<bool, String> {
+    let mut args = cli::Args::new(args);
+    while let Some(flag) = args.next_flag()? {
+        match flag.name() {
+            "-h" | "--help" => {
+                flag.without_value()?;
+                return Ok(false);
             }
-            _ => (arg.clone(), None),
-        };
-        if flag == "-h" || flag == "--help" {
-            return Ok(false);
-        }
-        let Some(value) = inline.or_else(|| args.next()) else {
-            return Err(format!("{flag} needs a value"));
-        };
-        match flag.as_str() {
-            "--seconds" => match value.parse::<u64>() {
-                Ok(n @ 7..=12) => config.length = Duration::from_secs(n),
-                _ => {
-                    return Err(format!(
-                        "--seconds takes a whole number from 7 to 12, not {value:?}"
-                    ))
-                }
-            },
-            "--clients" => match value.parse::<u32>() {
-                Ok(n @ 1..=2000) => config.clients = n,
-                _ => {
-                    return Err(format!(
-                        "--clients takes a whole number from 1 to 2000, not {value:?}"
-                    ))
-                }
-            },
-            "--load" => match value.parse::<f64>() {
-                Ok(x) if (0.1..=1.0).contains(&x) => config.load = x,
-                _ => {
-                    return Err(format!(
-                        "--load takes a number from 0.1 to 1, not {value:?}"
-                    ))
-                }
-            },
-            _ => return Err(format!("unknown argument {arg:?}")),
+            "--seconds" => config.length = Duration::from_secs(args.number(&flag, 7..=12u64)?),
+            "--clients" => config.clients = args.number(&flag, 1..=2000u32)?,
+            "--load" => config.load = args.number(&flag, 0.1..=1.0f64)?,
+            _ => return Err(flag.unknown()),
         }
     }
     Ok(true)
@@ -71,16 +46,13 @@ fn parse(mut args: impl Iterator<Item = String>, config: &mut Config) -> Result<
 
 fn main() -> ExitCode {
     let mut config = Config::standard();
-    match parse(std::env::args().skip(1), &mut config) {
+    match parse(std::env::args_os().skip(1), &mut config) {
         Ok(true) => {}
         Ok(false) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("loopback: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(message) => return cli::usage_error("loopback", &message, USAGE),
     }
     print_header(&config);
     let mut reports = Vec::new();

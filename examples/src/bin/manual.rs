@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo run -p stormguard-examples --bin manual [-- --seed N]`
 
+use std::process::ExitCode;
+
 use core::time::Duration;
 
 use stormguard::classify::http;
@@ -14,6 +16,7 @@ use stormguard::{
     Backoff, Decision, Failure, FailureClass, Idempotency, Instant, NoBudget, Replay, Retry,
     RetryPolicy,
 };
+use stormguard_examples::cli;
 
 /// What one scripted attempt does.
 #[derive(Clone, Copy)]
@@ -119,12 +122,21 @@ fn describe(outcome: Outcome) -> String {
     }
 }
 
-fn main() {
-    let seed = std::env::args()
-        .skip_while(|a| a != "--seed")
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+const USAGE: &str = "\
+usage: manual [--seed N]
+
+  --seed N     seed of the jitter, 0 to 18446744073709551615 (default 7); the same seed prints the same story
+  -h, --help   print this help";
+
+fn main() -> ExitCode {
+    let seed = match cli::seed_only(std::env::args_os().skip(1), 7) {
+        Ok(Some(seed)) => seed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => return cli::usage_error("manual", &message, USAGE),
+    };
     let policy = RetryPolicy::builder()
         .max_attempts(4)
         .backoff(
@@ -177,4 +189,5 @@ fn main() {
         }
         println!();
     }
+    ExitCode::SUCCESS
 }
