@@ -412,7 +412,9 @@ impl<P: Borrow<HedgingPolicy>, B: Budget> Hedge<P, B> {
         if let Some(outcome) = self.finished {
             return HedgeStep::Finished(outcome);
         }
-        if now >= self.deadline {
+        // `Instant::MAX` is "no deadline": even a clock at the end of time
+        // has not passed it.
+        if self.deadline != Instant::MAX && now >= self.deadline {
             return self.finish(Err(GiveUp::DeadlineExceeded));
         }
         let (max_attempts, delay, idempotency) = {

@@ -206,6 +206,28 @@ fn max_attempts_is_capped_at_five_and_at_least_two() {
     );
 }
 
+/// Found by the `hedge` fuzz target: without a deadline, a clock at the end
+/// of time (`Instant::MAX`, the "no deadline" value) made the call give up
+/// with `DeadlineExceeded`; and a deadline beyond the end of time is none.
+#[test]
+fn no_deadline_is_never_exceeded_even_at_the_end_of_time() {
+    let p = policy(2, 100);
+    let mut h = Hedge::new(&p, at(0));
+    assert_eq!(h.deadline(), None);
+    assert_eq!(h.poll(Instant::MAX), HedgeStep::Send(0));
+    assert_eq!(h.poll(Instant::MAX), HedgeStep::Send(1));
+    assert_eq!(h.poll(Instant::MAX), HedgeStep::WaitForAnswers);
+    assert_eq!(h.succeeded(1, Instant::MAX), HedgeStep::Finished(Ok(1)));
+
+    let far = HedgingPolicy::builder()
+        .deadline(Duration::MAX)
+        .build()
+        .unwrap();
+    let mut h = Hedge::new(&far, at(5));
+    assert_eq!(h.deadline(), None);
+    assert_eq!(h.poll(Instant::MAX), HedgeStep::Send(0));
+}
+
 proptest! {
     /// Whatever the answers and their times: never more than `max_attempts`
     /// copies, never a copy sent at or after the deadline, never more than
