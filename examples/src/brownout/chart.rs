@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::report::Report;
-use super::scenario::Scenario;
+use super::Scenario;
 
 /// One colour per scenario, in table order (the Okabe–Ito palette, which
 /// stays distinct for colour-blind readers).

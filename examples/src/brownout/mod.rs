@@ -21,14 +21,7 @@
 //! ```
 
 mod chart;
-mod config;
-mod contention;
-mod herd;
-mod nested;
 mod report;
-mod scenario;
-mod sim;
-mod tail;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -36,17 +29,11 @@ use std::sync::mpsc;
 use stormguard::Jitter;
 
 pub use chart::write_svg;
-pub use config::{Config, InvalidConfig};
-pub use contention::{contention, ContentionResult, CONTENTION_BASE, CONTENTION_CAP};
-pub use herd::{herd, HerdResult, HERD_ATTEMPTS, HERD_BASE, HERD_BIN};
-pub use nested::{nested, NestedResult};
 pub use report::Report;
-pub use scenario::Scenario;
-pub use sim::{simulate, ScenarioResult, SimError};
-pub use tail::{
-    tail, TailResult, TailStrategy, TAIL_MEAN_EXTRA, TAIL_MIN_LATENCY, TAIL_REPLICAS,
-    TAIL_RETRY_ATTEMPTS, TAIL_SLOWDOWN,
-};
+/// The simulator itself lives in its own crate, `stormguard-sim`, which
+/// depends only on the core and `fastrand` and so also builds for
+/// WebAssembly (the playground); everything in it is re-exported here.
+pub use stormguard_sim::*;
 
 /// The jitter kinds the studies compare, in the article's order of names.
 pub const JITTERS: [Jitter; 4] = [
@@ -92,18 +79,6 @@ impl Studies {
             tail_calls: 100_000,
         }
     }
-}
-
-/// A seed for one random stream of a run: splitmix64 of the run's seed and
-/// the stream's number, so streams are independent and a scenario's
-/// arrivals do not depend on what the other streams drew.
-pub(crate) fn stream_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// "no jitter", "full jitter", … for the progress line.

@@ -4,12 +4,12 @@ use core::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use super::config::Config;
-use super::contention::ContentionResult;
-use super::herd::{HerdResult, HERD_ATTEMPTS, HERD_BASE};
-use super::nested::NestedResult;
-use super::sim::ScenarioResult;
-use super::tail::{
+use super::Config;
+use super::ContentionResult;
+use super::NestedResult;
+use super::ScenarioResult;
+use super::{HerdResult, HERD_ATTEMPTS, HERD_BASE};
+use super::{
     TailResult, TAIL_MEAN_EXTRA, TAIL_MIN_LATENCY, TAIL_REPLICAS, TAIL_RETRY_ATTEMPTS,
     TAIL_SLOWDOWN,
 };

@@ -9,7 +9,7 @@ use stormguard::{Backoff, ConfigError, Decision, Failure, Instant, NoBudget, Ret
 /// Pool calls made for one failing request.
 ///
 /// ```
-/// let n = stormguard_examples::brownout::nested(3, 3)?;
+/// let n = stormguard_sim::nested(3, 3)?;
 /// assert_eq!((n.blind, n.one_layer), (27, 3));
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```

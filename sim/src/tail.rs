@@ -25,7 +25,7 @@ use stormguard::{
     Retry, RetryPolicy,
 };
 
-use super::stream_seed;
+use crate::stream_seed;
 
 /// Replicas behind the service.
 pub const TAIL_REPLICAS: u32 = 10;
@@ -60,7 +60,7 @@ impl TailStrategy {
     /// The strategy's name in the table.
     ///
     /// ```
-    /// use stormguard_examples::brownout::TailStrategy;
+    /// use stormguard_sim::TailStrategy;
     /// assert_eq!(TailStrategy::Hedging.name(), "hedging at the p95 delay");
     /// ```
     pub const fn name(self) -> &'static str {
@@ -75,7 +75,7 @@ impl TailStrategy {
 /// The latencies and the load of one strategy.
 ///
 /// ```
-/// use stormguard_examples::brownout::{tail, TailStrategy};
+/// use stormguard_sim::{tail, TailStrategy};
 /// let results = tail(20_000, 1)?;
 /// let none = &results[0];
 /// let hedged = &results[2];

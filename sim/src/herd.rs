@@ -7,7 +7,7 @@ use stormguard::{
     Backoff, ConfigError, Decision, Failure, Instant, Jitter, NoBudget, Retry, RetryPolicy,
 };
 
-use super::stream_seed;
+use crate::stream_seed;
 
 /// Attempts per client: the first and 4 retries.
 pub const HERD_ATTEMPTS: u32 = 5;
@@ -20,7 +20,7 @@ pub const HERD_BIN: Duration = Duration::from_millis(10);
 ///
 /// ```
 /// use stormguard::Jitter;
-/// use stormguard_examples::brownout::herd;
+/// use stormguard_sim::herd;
 /// let none = herd(1_000, Jitter::None, 1)?;
 /// assert_eq!(none.peak_per_bin, 1_000); // every client in the same 10 ms
 /// let full = herd(1_000, Jitter::Full, 1)?;

@@ -21,17 +21,17 @@ use stormguard::{
     Instant, Replay, RetryPolicy,
 };
 
-use super::config::{Config, InvalidConfig};
-use super::scenario::Scenario;
-use super::stream_seed;
+use crate::config::{Config, InvalidConfig};
+use crate::scenario::Scenario;
+use crate::stream_seed;
 
 /// What one scenario did to the backend, and what the clients got.
 ///
 /// ```
-/// use stormguard_examples::brownout::{simulate, Config, Scenario};
+/// use stormguard_sim::{simulate, Config, Scenario};
 /// let result = simulate(&Config::small(), Scenario::NoRetries, 1)?;
 /// assert!((result.attempts_per_call - 1.0).abs() < 1e-9);
-/// # Ok::<(), stormguard_examples::brownout::SimError>(())
+/// # Ok::<(), stormguard_sim::SimError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScenarioResult {
@@ -69,7 +69,7 @@ pub struct ScenarioResult {
 /// Why a simulation could not run.
 ///
 /// ```
-/// use stormguard_examples::brownout::{simulate, Config, Scenario, SimError};
+/// use stormguard_sim::{simulate, Config, Scenario, SimError};
 /// let bad = Config { clients: 0, ..Config::small() };
 /// assert!(matches!(simulate(&bad, Scenario::Naive, 1), Err(SimError::Config(_))));
 /// ```
@@ -183,11 +183,11 @@ struct Sim<'c> {
 /// be built.
 ///
 /// ```
-/// use stormguard_examples::brownout::{simulate, Config, Scenario};
+/// use stormguard_sim::{simulate, Config, Scenario};
 /// let a = simulate(&Config::small(), Scenario::FullJitter, 9)?;
 /// let b = simulate(&Config::small(), Scenario::FullJitter, 9)?;
 /// assert_eq!(a, b);
-/// # Ok::<(), stormguard_examples::brownout::SimError>(())
+/// # Ok::<(), stormguard_sim::SimError>(())
 /// ```
 pub fn simulate(
     config: &Config,

@@ -19,7 +19,7 @@ use stormguard::{
     Retry, RetryPolicy,
 };
 
-use super::stream_seed;
+use crate::stream_seed;
 
 /// The article's first backoff.
 pub const CONTENTION_BASE: Duration = Duration::from_millis(5);
@@ -36,7 +36,7 @@ const MAX_WRITES: u64 = 50_000_000;
 ///
 /// ```
 /// use stormguard::Jitter;
-/// use stormguard_examples::brownout::contention;
+/// use stormguard_sim::contention;
 /// let r = contention(10, Jitter::Full, 5, 1)?;
 /// assert!(r.calls >= 10.0); // every client writes at least once
 /// # Ok::<(), stormguard::ConfigError>(())

@@ -20,7 +20,7 @@ use core::time::Duration;
 /// attempt. Each client has its own budget and breaker, as a process would.
 ///
 /// ```
-/// use stormguard_examples::brownout::Config;
+/// use stormguard_sim::Config;
 /// let config = Config::standard();
 /// assert_eq!(config.capacity_per_sec(), 1000.0);
 /// assert!(config.validate().is_ok());
@@ -67,7 +67,7 @@ pub struct Config {
 /// A [`Config`] field with an unusable value.
 ///
 /// ```
-/// use stormguard_examples::brownout::Config;
+/// use stormguard_sim::Config;
 /// let config = Config { workers: 0, ..Config::standard() };
 /// assert_eq!(config.validate().unwrap_err().field(), "workers");
 /// ```
@@ -81,7 +81,7 @@ impl InvalidConfig {
     /// The field's name.
     ///
     /// ```
-    /// use stormguard_examples::brownout::Config;
+    /// use stormguard_sim::Config;
     /// let config = Config { load: f64::NAN, ..Config::standard() };
     /// assert_eq!(config.validate().unwrap_err().field(), "load");
     /// ```
@@ -114,7 +114,7 @@ impl Config {
     /// calls start for 30 s.
     ///
     /// ```
-    /// let c = stormguard_examples::brownout::Config::standard();
+    /// let c = stormguard_sim::Config::standard();
     /// assert_eq!(c.logical_calls_per_sec(), 800.0);
     /// ```
     pub fn standard() -> Config {
@@ -143,7 +143,7 @@ impl Config {
     /// 2 s to 6 s, calls start for 14 s.
     ///
     /// ```
-    /// let c = stormguard_examples::brownout::Config::small();
+    /// let c = stormguard_sim::Config::small();
     /// assert_eq!(c.capacity_per_sec(), 400.0);
     /// ```
     pub fn small() -> Config {
@@ -161,7 +161,7 @@ impl Config {
     /// Requests per second the healthy backend can serve.
     ///
     /// ```
-    /// let c = stormguard_examples::brownout::Config::standard();
+    /// let c = stormguard_sim::Config::standard();
     /// assert_eq!(c.capacity_per_sec(), 1000.0);
     /// ```
     pub fn capacity_per_sec(&self) -> f64 {
@@ -171,7 +171,7 @@ impl Config {
     /// Logical calls per second, all clients together.
     ///
     /// ```
-    /// let c = stormguard_examples::brownout::Config::small();
+    /// let c = stormguard_sim::Config::small();
     /// assert_eq!(c.logical_calls_per_sec(), 320.0);
     /// ```
     pub fn logical_calls_per_sec(&self) -> f64 {
@@ -188,7 +188,7 @@ impl Config {
     ///
     /// ```
     /// use core::time::Duration;
-    /// use stormguard_examples::brownout::Config;
+    /// use stormguard_sim::Config;
     /// let late = Config { brownout_end: Duration::from_secs(99), ..Config::standard() };
     /// assert_eq!(late.validate().unwrap_err().field(), "brownout_end");
     /// ```

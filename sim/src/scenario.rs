@@ -13,7 +13,7 @@ use stormguard::{
 /// One line of the table: how the clients retry.
 ///
 /// ```
-/// use stormguard_examples::brownout::Scenario;
+/// use stormguard_sim::Scenario;
 /// assert_eq!(Scenario::ALL.len(), 8);
 /// assert_eq!(Scenario::Naive.to_string(), "naive: 3 immediate retries");
 /// ```
@@ -109,7 +109,7 @@ impl Scenario {
     /// The scenario's name as the table and the JSON print it.
     ///
     /// ```
-    /// use stormguard_examples::brownout::Scenario;
+    /// use stormguard_sim::Scenario;
     /// assert_eq!(Scenario::NoRetries.name(), "no retries");
     /// ```
     pub const fn name(self) -> &'static str {
@@ -132,7 +132,7 @@ impl Scenario {
     /// invalid.
     ///
     /// ```
-    /// use stormguard_examples::brownout::Scenario;
+    /// use stormguard_sim::Scenario;
     /// assert_eq!(Scenario::NoRetries.policy()?.max_attempts(), 1);
     /// assert_eq!(Scenario::Throttle.policy()?.max_attempts(), 4);
     /// # Ok::<(), stormguard::ConfigError>(())
@@ -166,7 +166,7 @@ impl Scenario {
     ///
     /// ```
     /// use stormguard::{Budget, Failure, Instant};
-    /// use stormguard_examples::brownout::Scenario;
+    /// use stormguard_sim::Scenario;
     /// let budget = Scenario::Throttle.budget()?;
     /// assert!(budget.try_retry(&Failure::timeout(), Instant::ZERO).is_some());
     /// # Ok::<(), stormguard::ConfigError>(())
@@ -192,7 +192,7 @@ impl Scenario {
     /// A `ConfigError` if the breaker constants were made invalid.
     ///
     /// ```
-    /// use stormguard_examples::brownout::Scenario;
+    /// use stormguard_sim::Scenario;
     /// assert!(Scenario::ThrottleAndBreaker.breaker()?.is_some());
     /// assert!(Scenario::Throttle.breaker()?.is_none());
     /// # Ok::<(), stormguard::ConfigError>(())
@@ -215,7 +215,7 @@ impl Scenario {
     /// A `ConfigError` if the throttle constants were made invalid.
     ///
     /// ```
-    /// use stormguard_examples::brownout::Scenario;
+    /// use stormguard_sim::Scenario;
     /// assert!(Scenario::ThrottleAndAdaptive.adaptive_throttle()?.is_some());
     /// assert!(Scenario::ThrottleAndBreaker.adaptive_throttle()?.is_none());
     /// # Ok::<(), stormguard::ConfigError>(())
