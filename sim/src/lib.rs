@@ -6,7 +6,9 @@
 //! as one of eight [`Scenario`]s says — every decision made by a real
 //! `stormguard::Call` with a real `Throttle`, `RetryBudget`,
 //! `CircuitBreaker` or `AdaptiveThrottle`. [`simulate`] runs one scenario;
-//! four studies ([`herd`], [`nested`], [`contention`], [`tail`]) look at
+//! [`Sim`] is the same simulation as a state machine to step, with any
+//! setting of the [`Clients`] and a trigger pulled by hand (the
+//! playground's); four studies ([`herd`], [`nested`], [`contention`], [`tail`]) look at
 //! jitter, nesting and hedging on their own.
 //!
 //! This crate depends only on `stormguard` and `fastrand`, so the same code
@@ -23,6 +25,7 @@
 //! # Ok::<(), stormguard_sim::SimError>(())
 //! ```
 
+mod clients;
 mod config;
 mod contention;
 mod herd;
@@ -31,12 +34,20 @@ mod scenario;
 mod sim;
 mod tail;
 
+pub use clients::{
+    BackoffKind, BudgetKind, ClientBudget, Clients, Method, ADAPTIVE_K, ADAPTIVE_MAX_REJECT,
+    ADAPTIVE_WINDOW, BACKOFF_BASE, BACKOFF_CAP, BREAKER_FAILURES, BREAKER_RECOVERY,
+    BUDGET_MIN_PER_SEC, BUDGET_RATIO, BUDGET_TTL, THROTTLE_RATIO, THROTTLE_TOKENS,
+};
 pub use config::{Config, InvalidConfig};
 pub use contention::{contention, ContentionResult, CONTENTION_BASE, CONTENTION_CAP};
 pub use herd::{herd, HerdResult, HERD_ATTEMPTS, HERD_BASE, HERD_BIN};
 pub use nested::{nested, NestedResult};
-pub use scenario::Scenario;
-pub use sim::{simulate, ScenarioResult, SimError};
+pub use scenario::{Scenario, RETRIES};
+pub use sim::{
+    simulate, ScenarioResult, Sim, SimError, Summary, IDEMPOTENCY_SHARDS, IDEMPOTENCY_SHARD_KEYS,
+    IDEMPOTENCY_TTL, METASTABLE_AFTER, READOUT_WINDOW,
+};
 pub use tail::{
     tail, TailResult, TailStrategy, TAIL_MEAN_EXTRA, TAIL_MIN_LATENCY, TAIL_REPLICAS,
     TAIL_RETRY_ATTEMPTS, TAIL_SLOWDOWN,

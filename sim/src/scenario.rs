@@ -1,14 +1,12 @@
-//! The client configurations the simulator compares: each is a
-//! `RetryPolicy`, plus a budget, a breaker or an adaptive throttle per
-//! client process.
+//! The eight client configurations the table compares: each is one setting
+//! of [`Clients`](crate::Clients) — a `RetryPolicy`, plus a budget, a
+//! breaker or an adaptive throttle per client process.
 
 use core::fmt;
-use core::time::Duration;
 
-use stormguard::{
-    AdaptiveThrottle, Backoff, BackoffBuilder, Budget, CircuitBreaker, ConfigError, Jitter,
-    NoBudget, RetryBudget, RetryPolicy, Throttle,
-};
+use stormguard::{AdaptiveThrottle, Budget, CircuitBreaker, ConfigError, RetryPolicy};
+
+use crate::clients::{BackoffKind, BudgetKind, Clients, Method, THROTTLE_RATIO, THROTTLE_TOKENS};
 
 /// One line of the table: how the clients retry.
 ///
@@ -43,46 +41,6 @@ pub enum Scenario {
 
 /// The retries a call may make in every retrying scenario.
 pub const RETRIES: u32 = 3;
-/// The first backoff of the exponential scenarios.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// The backoff cap of the exponential scenarios.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(2);
-/// The `Throttle` of the budgeted scenarios: gRPC A6's example numbers.
-pub const THROTTLE_TOKENS: u32 = 10;
-/// The `Throttle`'s token ratio.
-pub const THROTTLE_RATIO: f64 = 0.1;
-/// The `RetryBudget`'s share of retries: the SRE book's 10 %.
-pub const BUDGET_RATIO: f64 = 0.1;
-/// The `RetryBudget`'s floor per client: none, so retries are the plain
-/// 10 % of requests of the SRE book's rule (Linkerd's floor of 10 per
-/// second per client would add 100 retries/s across the 10 clients of the
-/// standard world, a tenth of the backend's capacity).
-pub const BUDGET_MIN_PER_SEC: u32 = 0;
-/// The `RetryBudget`'s memory. With Linkerd's 10 s the budget banks 10 % of
-/// the ten healthy seconds before the trigger and spends it in the first
-/// second of the brownout: the peak load reaches about 1.3× the no-retry
-/// peak. With 1 s it banks a tenth of that.
-pub const BUDGET_TTL: Duration = Duration::from_secs(1);
-/// Consecutive failures that open a client's breaker.
-pub const BREAKER_FAILURES: u32 = 5;
-/// How long an open breaker refuses before it lets one probe through.
-pub const BREAKER_RECOVERY: Duration = Duration::from_secs(1);
-/// The adaptive throttle's K. The SRE book's 2 lets a client send twice
-/// what the backend accepts: against a backend that answers "overloaded"
-/// at once that is the slack that notices recovery, but this backend
-/// *queues* — twice its rate fills the queue, every caller times out, the
-/// accepts vanish and the throttle slams shut, then reopens: waves. 1.5
-/// keeps the queue short (see the README).
-pub const ADAPTIVE_K: f64 = 1.5;
-/// The adaptive throttle's memory: its shortest window (16 steps of 100 ms),
-/// so it follows a backend whose capacity changes within seconds. The SRE
-/// book's two minutes suit a slowly changing service; in a 30-second world
-/// with a 10-second brownout the throttle would remember the brownout long
-/// after it ended.
-pub const ADAPTIVE_WINDOW: Duration = Duration::from_millis(1600);
-/// The adaptive throttle's highest rejection probability: 30 % of the
-/// calls always go through, so the throttle sees the backend recover.
-pub const ADAPTIVE_MAX_REJECT: f64 = 0.7;
 
 impl Scenario {
     /// Every scenario, in table order.
@@ -125,6 +83,61 @@ impl Scenario {
         }
     }
 
+    /// The scenario as a setting of the clients: the same policy, budget,
+    /// breaker and throttle, calling `greet`.
+    ///
+    /// ```
+    /// use stormguard_sim::{BackoffKind, Scenario};
+    /// let clients = Scenario::Naive.clients();
+    /// assert_eq!((clients.retries, clients.backoff), (3, BackoffKind::None));
+    /// ```
+    pub const fn clients(self) -> Clients {
+        let throttle = BudgetKind::Throttle {
+            max_tokens: THROTTLE_TOKENS,
+            token_ratio: THROTTLE_RATIO,
+        };
+        let (retries, backoff, budget, breaker, adaptive) = match self {
+            Scenario::NoRetries => (0, BackoffKind::None, BudgetKind::Off, false, false),
+            Scenario::Naive => (RETRIES, BackoffKind::None, BudgetKind::Off, false, false),
+            Scenario::ExponentialNoJitter => (
+                RETRIES,
+                BackoffKind::Exponential,
+                BudgetKind::Off,
+                false,
+                false,
+            ),
+            Scenario::FullJitter => (
+                RETRIES,
+                BackoffKind::FullJitter,
+                BudgetKind::Off,
+                false,
+                false,
+            ),
+            Scenario::Throttle => (RETRIES, BackoffKind::FullJitter, throttle, false, false),
+            Scenario::RetryBudget => (
+                RETRIES,
+                BackoffKind::FullJitter,
+                BudgetKind::RetryBudget,
+                false,
+                false,
+            ),
+            Scenario::ThrottleAndBreaker => {
+                (RETRIES, BackoffKind::FullJitter, throttle, true, false)
+            }
+            Scenario::ThrottleAndAdaptive => {
+                (RETRIES, BackoffKind::FullJitter, throttle, false, true)
+            }
+        };
+        Clients {
+            retries,
+            backoff,
+            budget,
+            breaker,
+            adaptive,
+            method: Method::Greet,
+        }
+    }
+
     /// The per-call policy every client of the scenario follows.
     ///
     /// # Errors
@@ -138,25 +151,7 @@ impl Scenario {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn policy(self) -> Result<RetryPolicy, ConfigError> {
-        let exponential = |jitter: Jitter| -> BackoffBuilder {
-            Backoff::exponential(BACKOFF_BASE, 2.0)
-                .max_delay(BACKOFF_CAP)
-                .jitter(jitter)
-        };
-        let (attempts, backoff) = match self {
-            Scenario::NoRetries => (1, Backoff::constant(Duration::ZERO)),
-            Scenario::Naive => (RETRIES + 1, Backoff::constant(Duration::ZERO)),
-            Scenario::ExponentialNoJitter => (RETRIES + 1, exponential(Jitter::None)),
-            Scenario::FullJitter
-            | Scenario::Throttle
-            | Scenario::RetryBudget
-            | Scenario::ThrottleAndBreaker
-            | Scenario::ThrottleAndAdaptive => (RETRIES + 1, exponential(Jitter::Full)),
-        };
-        RetryPolicy::builder()
-            .max_attempts(attempts)
-            .backoff(backoff)
-            .build()
+        self.clients().policy()
     }
 
     /// A fresh budget for one client process.
@@ -172,17 +167,7 @@ impl Scenario {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn budget(self) -> Result<Box<dyn Budget + Send>, ConfigError> {
-        Ok(match self {
-            Scenario::Throttle | Scenario::ThrottleAndBreaker | Scenario::ThrottleAndAdaptive => {
-                Box::new(Throttle::new(THROTTLE_TOKENS, THROTTLE_RATIO)?)
-            }
-            Scenario::RetryBudget => Box::new(RetryBudget::new(
-                BUDGET_RATIO,
-                BUDGET_MIN_PER_SEC,
-                BUDGET_TTL,
-            )?),
-            _ => Box::new(NoBudget),
-        })
+        self.clients().budget()
     }
 
     /// A fresh circuit breaker for one client process, if the scenario has
@@ -198,12 +183,7 @@ impl Scenario {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn breaker(self) -> Result<Option<CircuitBreaker>, ConfigError> {
-        match self {
-            Scenario::ThrottleAndBreaker => {
-                CircuitBreaker::new(BREAKER_FAILURES, BREAKER_RECOVERY).map(Some)
-            }
-            _ => Ok(None),
-        }
+        self.clients().breaker()
     }
 }
 
@@ -221,15 +201,7 @@ impl Scenario {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub fn adaptive_throttle(self) -> Result<Option<AdaptiveThrottle>, ConfigError> {
-        match self {
-            Scenario::ThrottleAndAdaptive => AdaptiveThrottle::builder()
-                .k(ADAPTIVE_K)
-                .window(ADAPTIVE_WINDOW)
-                .max_reject(ADAPTIVE_MAX_REJECT)
-                .build()
-                .map(Some),
-            _ => Ok(None),
-        }
+        self.clients().adaptive_throttle()
     }
 }
 
