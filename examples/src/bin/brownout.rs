@@ -6,7 +6,7 @@
 //! 10,000 clients, nested retries, the AWS contention experiment), and
 //! draws the offered load over time into an SVG chart.
 //!
-//! Run: `./scripts/run [--seed N] [--slowdown X] [--json] [--svg FILE | --no-svg]`
+//! Run: `./scripts/run [--seed N] [--slowdown X] [--json | --series] [--svg FILE | --no-svg]`
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -14,14 +14,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stormguard_examples::brownout::{run, write_svg, Config, Studies};
+use stormguard_examples::brownout::{run, write_svg, Config, Report, Studies};
 
 const USAGE: &str = "\
-usage: brownout [--seed N] [--slowdown X] [--json] [--svg FILE | --no-svg]
+usage: brownout [--seed N] [--slowdown X] [--json | --series] [--svg FILE | --no-svg]
 
   --seed N       seed of every random stream (default 1); the same seed prints the same numbers
   --slowdown X   how many times slower the backend serves during the brownout (default 3, from 1 to 1000)
   --json         print the results as one JSON object instead of the table
+  --series       the JSON, with each scenario's offered load per 100 ms bucket (\"offered_load\"),
+                 as the playground's export gives it
   --svg FILE     draw the offered load over time into FILE (default: brownout.svg)
   --no-svg       draw no chart
   -h, --help     print this help";
@@ -30,6 +32,8 @@ struct Args {
     seed: u64,
     slowdown: Option<f64>,
     json: bool,
+    /// The JSON with every scenario's per-bucket offered load.
+    series: bool,
     svg: Option<PathBuf>,
 }
 
@@ -40,6 +44,7 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
         seed: 1,
         slowdown: None,
         json: false,
+        series: false,
         svg: Some(PathBuf::from("brownout.svg")),
     };
     while let Some(arg) = args.next() {
@@ -65,6 +70,10 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
         match flag {
             "-h" | "--help" if inline.is_none() => return Ok(None),
             "--json" if inline.is_none() => parsed.json = true,
+            "--series" if inline.is_none() => {
+                parsed.json = true;
+                parsed.series = true;
+            }
             "--no-svg" if inline.is_none() => parsed.svg = None,
             "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
             "--seed" => {
@@ -140,7 +149,11 @@ fn main() -> ExitCode {
     }
     let mut out = std::io::stdout().lock();
     let printed = if args.json {
-        writeln!(out, "{}", report.to_json())
+        let mut json = report.to_json();
+        if args.series {
+            add_series(&mut json, &report);
+        }
+        writeln!(out, "{json}")
     } else {
         writeln!(out, "{}", report.table())
     };
@@ -149,6 +162,16 @@ fn main() -> ExitCode {
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     status
+}
+
+/// Adds each scenario's offered load per bucket to its object in the JSON.
+fn add_series(json: &mut serde_json::Value, report: &Report) {
+    let Some(scenarios) = json["scenarios"].as_array_mut() else {
+        return;
+    };
+    for (object, result) in scenarios.iter_mut().zip(&report.scenarios) {
+        object["offered_load"] = serde_json::json!(result.offered_load);
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +209,8 @@ mod tests {
         assert_eq!(args.slowdown, Some(1.5));
         assert_eq!(args.svg, None);
         assert!(parse_args(&["--help"]).unwrap().is_none());
+        let args = parse_args(&["--series"]).unwrap().unwrap();
+        assert!(args.json && args.series);
     }
 
     #[test]
@@ -203,6 +228,7 @@ mod tests {
             &["--svg="],
             &["--json=yes"],
             &["--help=yes"],
+            &["--series=yes"],
             &["--bogus"],
             &["seed"],
         ];

@@ -636,6 +636,38 @@ pub extern "C" fn sg_bucket_ms() -> f64 {
     millis(world().bucket)
 }
 
+/// When the trigger is pulled in a scripted run (the table's), in
+/// milliseconds.
+///
+/// ```
+/// assert_eq!(stormguard_playground::sg_table_trigger_start_ms(), 5_000.0);
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn sg_table_trigger_start_ms() -> f64 {
+    millis(world().brownout_start)
+}
+
+/// When the trigger clears in a scripted run, in milliseconds.
+///
+/// ```
+/// assert_eq!(stormguard_playground::sg_table_trigger_end_ms(), 15_000.0);
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn sg_table_trigger_end_ms() -> f64 {
+    millis(world().brownout_end)
+}
+
+/// How long calls start in a scripted run, in milliseconds: its series
+/// end there.
+///
+/// ```
+/// assert_eq!(stormguard_playground::sg_table_duration_ms(), 30_000.0);
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn sg_table_duration_ms() -> f64 {
+    millis(world().duration)
+}
+
 /// The table's "peak load" for the run so far.
 ///
 /// ```
