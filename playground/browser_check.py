@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""The playground, checked in a real headless Chromium.
+
+Serves the built page (scripts/playground --build) on 127.0.0.1 at a free
+port, opens it in headless Chromium driven over the Chrome DevTools Protocol
+(on a pipe: --remote-debugging-pipe, so nothing but the standard library is
+needed), works its controls as a reader would and reads the DOM:
+
+- naive retries, the trigger pulled and cleared: the METASTABLE badge shows,
+  and not before the trigger cleared;
+- the Throttle on the same script: the badge never shows;
+- charge without a key: double charges; with a key: none;
+- every table preset's scripted run, exported from the page, equals the
+  native simulator's offered load bucket for bucket (the JSON of
+  `brownout --series`, given as an argument), and its row equals the
+  table's numbers;
+- the page opened from disk (file://) runs too.
+
+Time is the simulator's virtual clock, moved by the page's
+`playground.runTo(ms)` hook: nothing here depends on wall-clock speed. A
+screenshot is kept in the output folder.
+
+Usage: browser_check.py SITE_DIR NATIVE_SERIES_JSON SEED OUT_DIR
+"""
+
+import base64
+import fcntl
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--remote-debugging-pipe",
+]
+# Generous bounds on waiting for the browser; the checks never measure time.
+TIMEOUT_S = 60
+
+
+class Failure(Exception):
+    pass
+
+
+class Browser:
+    """Chromium with a DevTools Protocol session on fds 3 (in) and 4 (out)."""
+
+    def __init__(self, chromium, log_path):
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        # Far from 3 and 4, so the child's dup2 cannot clobber them.
+        cmd_r_high = fcntl.fcntl(cmd_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        res_w_high = fcntl.fcntl(res_w, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(cmd_r)
+        os.close(res_w)
+
+        def child():
+            os.dup2(cmd_r_high, 3)
+            os.dup2(res_w_high, 4)
+
+        self.profile = tempfile.mkdtemp(prefix="stormguard-chromium-")
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            pass_fds=(3, 4),
+            preexec_fn=child,
+        )
+        os.close(cmd_r_high)
+        os.close(res_w_high)
+        self.out = os.fdopen(cmd_w, "wb")
+        self.inp = os.fdopen(res_r, "rb")
+        self.buffer = b""
+        self.next_id = 0
+        self.events = []
+        self.session = None
+
+    def _read_message(self):
+        while b"\0" not in self.buffer:
+            chunk = os.read(self.inp.fileno(), 1 << 20)
+            if not chunk:
+                raise Failure("Chromium closed the DevTools pipe (see chromium.log)")
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method, params=None, session=True):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            message["sessionId"] = self.session
+        self.out.write(json.dumps(message).encode() + b"\0")
+        self.out.flush()
+        while True:
+            reply = self._read_message()
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise Failure(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def wait_event(self, method):
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            for i, event in enumerate(self.events):
+                if event["method"] == method:
+                    return self.events.pop(i)
+            event = self._read_message()
+            if "method" in event:
+                self.events.append(event)
+        raise Failure(f"no {method} within {TIMEOUT_S} s")
+
+    def open_page(self):
+        target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)
+        attached = self.send(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, session=False
+        )
+        self.session = attached["sessionId"]
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
+
+    def navigate(self, url):
+        self.events = [e for e in self.events if e["method"] != "Page.loadEventFired"]
+        result = self.send("Page.navigate", {"url": url})
+        if "errorText" in result:
+            raise Failure(f"cannot open {url}: {result['errorText']}")
+        self.wait_event("Page.loadEventFired")
+        self.eval("playground.ready.then(() => true)")
+
+    def eval(self, expression):
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True},
+        )
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text")
+            raise Failure(f"the page threw on {expression!r}: {text}")
+        return result["result"].get("value")
+
+    def exceptions(self):
+        return [e for e in self.events if e["method"] == "Runtime.exceptionThrown"]
+
+    def screenshot(self, path):
+        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+
+    def close(self):
+        try:
+            self.send("Browser.close", session=False)
+        except Failure:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def serve(site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=site)
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# What the page shows, read from its DOM.
+READ_DOM = """({
+  now: document.getElementById('clock').textContent,
+  load: Number(document.getElementById('load').textContent),
+  badge: !document.getElementById('badge').hidden
+      && document.getElementById('badge').textContent.trim(),
+  doubleCharges: Number(document.getElementById('double-charges').textContent),
+  charges: Number(document.getElementById('charges').textContent),
+  replayed: Number(document.getElementById('replayed').textContent),
+  refused: Number(document.getElementById('refused').textContent),
+  successes: Number(document.getElementById('successes').textContent),
+  tokens: document.getElementById('tokens').textContent,
+  trigger: document.getElementById('trigger-state').textContent,
+})"""
+
+
+def set_control(browser, element_id, value):
+    """Sets a control as a reader would, and lets the page hear of it."""
+    value = json.dumps(value)
+    browser.eval(
+        f"""(() => {{
+      const e = document.getElementById('{element_id}');
+      if (e.type === 'checkbox') e.checked = {value}; else e.value = {value};
+      e.dispatchEvent(new Event(e.type === 'range' ? 'input' : 'change'));
+    }})()"""
+    )
+
+
+def click(browser, element_id):
+    browser.eval(f"document.getElementById('{element_id}').click()")
+
+
+def run_to(browser, ms):
+    browser.eval(f"playground.runTo({ms})")
+    return browser.eval(READ_DOM)
+
+
+def restart(browser, preset=None, seed=1, **controls):
+    """Pauses, sets the controls, restarts at virtual time zero."""
+    browser.eval("playground.pause()")
+    if preset is not None:
+        set_control(browser, "preset", str(preset))
+    for element_id, value in controls.items():
+        set_control(browser, element_id.replace("_", "-"), value)
+    set_control(browser, "seed", str(seed))
+    click(browser, "restart")
+    browser.eval("playground.pause()")
+
+
+def storm(browser, until_ms=14_000, on_ms=1_000, off_ms=6_000):
+    """The trigger pulled at on_ms and cleared at off_ms (by its button);
+    the DOM read every 100 ms of virtual time."""
+    seen = []
+    for t in range(0, until_ms + 1, 100):
+        dom = run_to(browser, t)
+        if t in (on_ms, off_ms):
+            click(browser, "trigger")
+            dom = browser.eval(READ_DOM)
+        seen.append((t, dom))
+    return seen
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+    print(f"  ok: {message}")
+
+
+def check_metastable(browser):
+    restart(browser, preset=1)  # naive: 3 immediate retries
+    seen = storm(browser)
+    off = 6_000
+    before = [t for t, dom in seen if dom["badge"] and t <= off]
+    check(not before, "naive retries: no METASTABLE badge before the trigger clears")
+    last = seen[-1][1]
+    check(
+        last["badge"] == "METASTABLE",
+        f"naive retries, trigger on 1–6 s: METASTABLE at 14 s (load {last['load']}×)",
+    )
+    check(last["load"] > 2.0, f"the storm outlives its trigger: {last['load']}× capacity")
+    peak = max(dom["load"] for _, dom in seen)
+    check(peak > 3.0, f"the meter climbed past 3× ({peak}×)")
+
+
+def check_throttle(browser):
+    restart(browser, preset=4)  # full jitter + Throttle(10, 0.1)
+    seen = storm(browser)
+    badges = [t for t, dom in seen if dom["badge"]]
+    check(not badges, "full jitter + Throttle: the badge never shows")
+    last = seen[-1][1]
+    check(last["load"] < 1.0, f"the Throttle's load after the trigger: {last['load']}×")
+    lowest = min(float(dom["tokens"].split("/")[0]) for _, dom in seen)
+    check(lowest <= 5.0, f"the token bucket drained to half or below ({lowest} of 10)")
+    # The storm breaks when the Throttle comes on mid-storm.
+    restart(browser, preset=1)
+    storm(browser, until_ms=9_000)
+    check(browser.eval(READ_DOM)["badge"] == "METASTABLE", "naive: METASTABLE at 9 s")
+    set_control(browser, "budget", "1")
+    dom = run_to(browser, 14_000)
+    check(not dom["badge"], f"a Throttle switched on at 9 s ends it by 14 s ({dom['load']}×)")
+
+
+def check_charges(browser):
+    restart(browser, preset=1, method="1")  # charge, no key (not declared)
+    dom = storm(browser, until_ms=9_000)[-1][1]
+    check(dom["doubleCharges"] > 0, f"charge without a key: {dom['doubleCharges']} double charges")
+    restart(browser, preset=1, method="3")  # charge with an Idempotency-Key
+    dom = storm(browser, until_ms=9_000)[-1][1]
+    check(
+        dom["doubleCharges"] == 0 and dom["replayed"] > 0,
+        f"charge with a key: no double charge ({dom['replayed']} repeats answered from the table)",
+    )
+    restart(browser, preset=1, method="2")  # declared NonIdempotent
+    dom = storm(browser, until_ms=9_000)[-1][1]
+    check(
+        dom["doubleCharges"] == 0 and dom["refused"] > 0,
+        f"charge declared non-idempotent: no double charge ({dom['refused']} replays refused)",
+    )
+
+
+def check_against_native(browser, native, seed):
+    scenarios = native["scenarios"]
+    check(len(scenarios) == 8, "the native run has the table's eight scenarios")
+    for preset, expected in enumerate(scenarios):
+        restart(browser, preset=preset, seed=seed)
+        click(browser, "scripted")
+        browser.eval("playground.runTo(31000)")
+        exported = browser.eval("playground.exportSeries()")
+        page = exported["offered_load"]
+        want = expected["offered_load"]
+        if page != want:
+            first = next((i for i, (a, b) in enumerate(zip(page, want)) if a != b), None)
+            raise Failure(
+                f"{expected['name']}: the page's offered load differs from the native run "
+                f"({len(page)} vs {len(want)} buckets; first difference at bucket {first})"
+            )
+        summary = exported.get("summary") or {}
+        for key in (
+            "peak_offered_load",
+            "offered_load_after_trigger",
+            "recovered_after_s",
+            "goodput",
+            "attempts_per_call",
+        ):
+            if summary.get(key) != expected[key]:
+                raise Failure(f"{expected['name']}: {key} {summary.get(key)} != {expected[key]}")
+        print(
+            f"  ok: {expected['name']}: {len(page)} buckets and the table's row equal the native run's"
+        )
+
+
+def main():
+    site, native_path, seed, out = sys.argv[1:5]
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise Failure("no chromium on PATH")
+    os.makedirs(out, exist_ok=True)
+    with open(native_path) as f:
+        native = json.load(f)
+
+    server = serve(site)
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    browser = Browser(chromium, os.path.join(out, "chromium.log"))
+    try:
+        browser.open_page()
+        print(f"served at {url}")
+        browser.navigate(url)
+        check_metastable(browser)
+        check_throttle(browser)
+        check_charges(browser)
+        check_against_native(browser, native, int(seed))
+        check(not browser.exceptions(), "no exception on the page")
+
+        # The screenshot: the storm, METASTABLE, billing twice, as a reader
+        # sees it.
+        restart(browser, preset=1, method="1")
+        storm(browser, until_ms=20_000, on_ms=5_000, off_ms=12_000)
+        browser.screenshot(os.path.join(out, "playground.png"))
+        print(f"  screenshot: {os.path.join(out, 'playground.png')}")
+
+        # Opened from disk, it runs the same simulator.
+        browser.navigate("file://" + os.path.abspath(os.path.join(site, "index.html")))
+        dom = run_to(browser, 3_000)
+        check(dom["successes"] > 700, f"opened from disk: {dom['successes']} calls/s at 3 s")
+    finally:
+        browser.close()
+        server.shutdown()
+    print("playground: all browser checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as e:
+        print(f"playground browser check FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
