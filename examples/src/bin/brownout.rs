@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_errors() {
-        let bad: [&[&str]; 14] = [
+        let bad: [&[&str]; 15] = [
             &["--slowdown", "0.5"],
             &["--slowdown", "NaN"],
             &["--slowdown", "inf"],
