@@ -13,6 +13,13 @@ pub(crate) struct Throttle {
     inner: stormguard::Throttle,
 }
 
+impl Throttle {
+    /// A Python `Throttle` over a core one (a service config's).
+    pub(crate) fn from_core(inner: stormguard::Throttle) -> Self {
+        Throttle { inner }
+    }
+}
+
 #[pymethods]
 impl Throttle {
     #[new]

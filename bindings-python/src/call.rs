@@ -4,20 +4,17 @@
 //! every rule about the breaker, the budget and the decision is the core's.
 
 use std::borrow::Borrow;
-use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyString};
-use stormguard::{
-    Decision, Failure, FailureClass, GiveUp, Idempotency, Random, Replay, RetryAfter, RetryPolicy,
-};
+use stormguard::{Decision, GiveUp, Idempotency, Random, RetryPolicy};
 
 use crate::backoff::Backoff;
 use crate::breaker::{open_error, CircuitBreaker};
 use crate::budget::BudgetRef;
 use crate::clock::{attempts_cap, now};
-use crate::convert::{config, count, duration};
+use crate::convert::{config, count, duration, failure};
 use crate::metrics::Metrics;
 
 /// One decorator's (or `retrying()`'s) validated settings, with its budget
@@ -219,14 +216,6 @@ pub(crate) struct Call {
     call: Lifecycle,
 }
 
-const CLASSES: [FailureClass; 4] = [
-    FailureClass::Transient,
-    FailureClass::Timeout,
-    FailureClass::Overloaded,
-    FailureClass::Permanent,
-];
-const REPLAYS: [Replay; 3] = [Replay::NotSent, Replay::Rejected, Replay::Unknown];
-
 /// A decision as Python sees it: the wait in seconds (a float), or the
 /// reason for giving up (a str).
 fn to_python(py: Python<'_>, decision: Decision) -> Bound<'_, PyAny> {
@@ -252,18 +241,7 @@ impl Call {
         delay: Option<f64>,
         stop: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (Some(&class), Some(&replay)) = (CLASSES.get(class_), REPLAYS.get(replay)) else {
-            return Err(PyValueError::new_err(
-                "invalid failure class or replay code",
-            ));
-        };
-        let mut failure = Failure::new(class, replay);
-        if stop {
-            failure = failure.with_retry_after(RetryAfter::Stop);
-        } else if let Some(d) = delay.filter(|d| d.is_finite() && *d >= 0.0) {
-            let d = Duration::try_from_secs_f64(d).unwrap_or(Duration::MAX);
-            failure = failure.with_retry_after(RetryAfter::Delay(d));
-        }
+        let failure = failure(class_, replay, delay, stop)?;
         Ok(to_python(py, self.call.fail(&failure, now())))
     }
 

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyType};
-use stormguard::ConfigError;
+use stormguard::{ConfigError, Failure, FailureClass, Replay, RetryAfter};
 
 /// The core's validation error as a Python `ValueError` with the same text.
 pub(crate) fn config(err: ConfigError) -> PyErr {
@@ -105,4 +105,38 @@ pub(crate) fn whole(field: &str, value: &Bound<'_, PyAny>, max: u64) -> PyResult
 pub(crate) fn count(field: &str, value: &Bound<'_, PyAny>) -> PyResult<u32> {
     // `whole` bounds it by u32::MAX.
     whole(field, value, u64::from(u32::MAX)).map(|v| v as u32)
+}
+
+const CLASSES: [FailureClass; 4] = [
+    FailureClass::Transient,
+    FailureClass::Timeout,
+    FailureClass::Overloaded,
+    FailureClass::Permanent,
+];
+const REPLAYS: [Replay; 3] = [Replay::NotSent, Replay::Rejected, Replay::Unknown];
+
+/// A failed attempt as the Python loops report it: `class_` 0 transient,
+/// 1 timeout, 2 overloaded, 3 permanent; `replay` 0 not sent, 1 rejected,
+/// 2 unknown; `delay` a server-given delay in seconds (ignored unless
+/// finite and ≥ 0); `stop` the server said not to retry.
+pub(crate) fn failure(
+    class_: usize,
+    replay: usize,
+    delay: Option<f64>,
+    stop: bool,
+) -> PyResult<Failure> {
+    let (Some(&class), Some(&replay)) = (CLASSES.get(class_), REPLAYS.get(replay)) else {
+        return Err(PyValueError::new_err(
+            "invalid failure class or replay code",
+        ));
+    };
+    let failure = Failure::new(class, replay);
+    Ok(if stop {
+        failure.with_retry_after(RetryAfter::Stop)
+    } else if let Some(d) = delay.filter(|d| d.is_finite() && *d >= 0.0) {
+        let d = Duration::try_from_secs_f64(d).unwrap_or(Duration::MAX);
+        failure.with_retry_after(RetryAfter::Delay(d))
+    } else {
+        failure
+    })
 }

@@ -91,6 +91,8 @@ T = TypeVar("T")
 __all__ = [
     "GIVE_UP_REASONS",
     "STOP",
+    "GrpcMethodConfig",
+    "GrpcServiceConfig",
     "Attempt",
     "Backoff",
     "Begin",
@@ -109,9 +111,13 @@ __all__ = [
     "advance_clock",
     "current_attempt",
     "fingerprint",
+    "from_grpc_service_config",
     "get_on_give_up_hooks",
     "get_on_retry_hooks",
     "get_prometheus_counters",
+    "grpc_pushback",
+    "grpc_status_code",
+    "hedge",
     "http_failure",
     "is_active",
     "is_idempotent_method",
@@ -1259,3 +1265,15 @@ class retrying:
                 self._begin_next(call, attempt, exc)
         finally:
             call.abandon()
+
+
+# --- hedging and gRPC service configs (they build on the above) -----------------
+
+from ._grpc import (  # noqa: E402
+    GrpcMethodConfig,
+    GrpcServiceConfig,
+    from_grpc_service_config,
+    grpc_pushback,
+    grpc_status_code,
+)
+from ._hedge import hedge  # noqa: E402

@@ -7,6 +7,8 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CostBucket",
+    "Hedge",
+    "HedgePolicy",
     "IdempotencyTable",
     "Permit",
     "Policy",
@@ -17,6 +19,9 @@ __all__ = [
     "Ticket",
     "fingerprint",
     "give_up_reasons",
+    "grpc_code",
+    "grpc_method_config",
+    "grpc_pushback",
     "http_failure",
     "is_idempotent_method",
     "new_idempotency_key",
@@ -159,6 +164,39 @@ class Policy:
     def first_try_success(self) -> None: ...
     def start(self, started_ns: Optional[int] = None) -> Call: ...
 
+@final
+class Hedge:
+    def poll(self) -> Tuple[int, Any]: ...
+    def succeeded(self, n: int) -> Tuple[int, Any]: ...
+    def failed(
+        self, n: int, class_: int = 0, replay: int = 2, delay: Optional[float] = None, stop: bool = False
+    ) -> Tuple[int, Any]: ...
+    @property
+    def sent(self) -> int: ...
+
+@final
+class HedgePolicy:
+    def __new__(
+        cls,
+        *,
+        attempts: int,
+        delay: _Seconds,
+        deadline: Optional[_Seconds] = None,
+        max_server_delay: Optional[_Seconds] = None,
+        idempotent: bool = True,
+        budget: Optional[_Budget] = None,
+    ) -> HedgePolicy: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def delay(self) -> float: ...
+    def start(self) -> Hedge: ...
+
+def grpc_method_config(
+    json_text: Union[str, bytes], service: str, method: str, max_attempts_cap: Optional[int] = None
+) -> Dict[str, Any]: ...
+def grpc_code(code: Union[int, str]) -> int: ...
+def grpc_pushback(values: List[bytes]) -> Optional[float]: ...
 def now_ns() -> int: ...
 def skip(seconds: _Seconds) -> None: ...
 def set_attempts_cap(cap: Optional[int]) -> None: ...
