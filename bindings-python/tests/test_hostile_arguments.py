@@ -83,10 +83,53 @@ RETRY_ARGUMENTS = {
 }
 
 
+# Values each argument accepts (boundary values included), so that most
+# draws make a decorator and the call path runs too.
+small_durations = st.one_of(
+    st.sampled_from([0, 0.0, 1e-9, 0.001, 1, 2.5, 1e9]),
+    st.floats(min_value=0.0, max_value=1e6),
+    st.timedeltas(min_value=datetime.timedelta(0), max_value=datetime.timedelta(days=1)),
+)
+VALID = {
+    "on": st.sampled_from(
+        [ConnectionError, (ConnectionError, TimeoutError), Exception, lambda exc: True,
+         lambda exc: 0.5, lambda exc: sg.STOP, lambda exc: None, lambda exc: datetime.timedelta(0)]
+    ),
+    "attempts": st.one_of(st.integers(min_value=1, max_value=2**32 - 1), st.none()),
+    "backoff": st.sampled_from([sg.Backoff.constant(0.0), sg.Backoff.exponential(), sg.Backoff.linear(0.1, 0.1)]),
+    "deadline": st.one_of(st.none(), small_durations.filter(lambda d: d != 0 and d != datetime.timedelta(0))),
+    "budget": st.one_of(st.none(), st.builds(lambda: sg.Throttle(10, 0.1)), st.builds(sg.RetryBudget),
+                        st.builds(sg.CostBucket.aws_standard)),
+    "breaker": st.one_of(st.none(), st.builds(sg.CircuitBreaker)),
+    "idempotent": st.booleans(),
+    "replay": st.sampled_from([None, lambda exc: "unknown", lambda exc: "not_sent", lambda exc: "rejected"]),
+    "before_sleep": st.sampled_from([None, lambda d: None]),
+    "max_server_delay": st.one_of(st.none(), small_durations),
+    "on_result": st.sampled_from([None, lambda r: False, lambda r: r != 1, lambda r: 0.0]),
+    "on_give_up": st.sampled_from([None, lambda d: None]),
+    "metrics": st.one_of(st.none(), st.builds(sg.Metrics)),
+    "attempts_hedge": st.integers(min_value=2, max_value=5),
+    "delay": small_durations,
+}
+
+
 def some_of(arguments: Dict[str, Any]) -> Any:
-    """A dict holding a random subset of the arguments, each drawn from its
-    strategy."""
-    return st.fixed_dictionaries({}, optional=arguments)
+    """A dict holding a random subset of the arguments, each a valid value,
+    and at most one of them (sometimes none) replaced by a value drawn
+    from its hostile strategy."""
+    valid = {name: VALID["attempts_hedge"] if name == "attempts" and "delay" in arguments else VALID[name]
+             for name in arguments}
+    hostile = st.one_of(st.none(), st.sampled_from(sorted(arguments)))
+
+    @st.composite
+    def draw(draw_: Any) -> Dict[str, Any]:
+        kwargs: Dict[str, Any] = draw_(st.fixed_dictionaries({}, optional=valid))
+        name = draw_(hostile)
+        if name is not None:
+            kwargs[name] = draw_(arguments[name])
+        return kwargs
+
+    return draw()
 
 
 class Flaky:
@@ -107,8 +150,9 @@ class Flaky:
 # What a working decorator may do when called: return, or raise the
 # function's own exception (given up), the breaker's refusal, or a
 # TypeError/ValueError from a predicate's bad answer; Abort ends a call
-# configured to retry (nearly) forever.
-ALLOWED = (ConnectionError, sg.CircuitOpenError, TypeError, ValueError)
+# configured to retry (nearly) forever. A hedged call whose deadline passes
+# before any copy answers raises TimeoutError.
+ALLOWED = (ConnectionError, TimeoutError, sg.CircuitOpenError, TypeError, ValueError)
 
 
 def call_through(run: Any) -> None:
@@ -133,11 +177,13 @@ def test_retry_with_any_arguments(kwargs: Dict[str, Any]) -> None:
     call_through(decorator(Flaky()))
 
 
+RETRYING_ARGUMENTS = {k: v for k, v in RETRY_ARGUMENTS.items() if k != "on_result"}
+
+
 @SETTINGS
-@given(some_of(RETRY_ARGUMENTS))
+@given(some_of(RETRYING_ARGUMENTS))
 def test_retrying_with_any_arguments(kwargs: Dict[str, Any]) -> None:
     kwargs.setdefault("on", ConnectionError)
-    kwargs.pop("on_give_up", None)  # a decorator-only argument
     flaky = Flaky()
     try:
         loop = sg.retrying(**kwargs)
@@ -185,24 +231,42 @@ def test_hedge_with_any_arguments(kwargs: Dict[str, Any]) -> None:
     call_through(lambda: asyncio.run(hedged()))
 
 
-@SETTINGS
-@given(
-    json_text=st.one_of(
-        st.text(max_size=60),
-        st.binary(max_size=60),
-        st.sampled_from(['{"methodConfig": [{"name": [{}], "timeout": "1s"}]}', "{}", "[]", "null"]),
-        anything,
-    ),
-    service=st.one_of(st.text(max_size=8), anything),
-    method=st.one_of(st.text(max_size=8), anything),
-    cap=st.one_of(st.none(), numbers, anything),
+GRPC_CONFIGS = [
+    '{"methodConfig": [{"name": [{}], "timeout": "1s"}]}',
+    '{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 9, '
+    '"initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2, '
+    '"retryableStatusCodes": ["UNAVAILABLE"]}}], "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}',
+    '{"methodConfig": [{"name": [{"service": "s", "method": "m"}], "hedgingPolicy": '
+    '{"maxAttempts": 3, "hedgingDelay": "0.5s"}}]}',
+    "{}",
+]
+GRPC_ARGUMENTS = {
+    "json_text": st.one_of(st.text(max_size=60), st.binary(max_size=60), anything),
+    "service": anything,
+    "method": anything,
+    "max_attempts_cap": st.one_of(numbers, anything),
+}
+VALID.update(
+    json_text=st.sampled_from(GRPC_CONFIGS + [c.encode() for c in GRPC_CONFIGS]),
+    service=st.sampled_from(["s", "", "other", "ü"]),
+    method=st.sampled_from(["m", "", "x"]),
+    max_attempts_cap=st.integers(min_value=2, max_value=2**32 - 1),
 )
-def test_from_grpc_service_config_with_any_arguments(json_text: Any, service: Any, method: Any, cap: Any) -> None:
-    kwargs = {} if cap is None else {"max_attempts_cap": cap}
+
+
+@SETTINGS
+@given(some_of(GRPC_ARGUMENTS))
+def test_from_grpc_service_config_with_any_arguments(kwargs: Dict[str, Any]) -> None:
+    json_text = kwargs.pop("json_text", "{}")
+    service = kwargs.pop("service", "s")
+    method = kwargs.pop("method", "m")
     try:
         cfg = sg.from_grpc_service_config(json_text, service, method, **kwargs)
     except (TypeError, ValueError) as exc:
         assert str(exc)
         return
-    assert cfg["attempts"] >= 1
+    assert 1 <= cfg["attempts"] <= (kwargs.get("max_attempts_cap") or 5)
     assert math.isfinite(cfg.get("deadline") or 0.0)
+    # The mapping makes a working decorator of the kind it is for.
+    decorator = cfg.decorator()
+    assert callable(decorator)
