@@ -38,14 +38,7 @@ from ._core import HedgePolicy as _HedgePolicy
 from ._core import skip as _skip
 
 if TYPE_CHECKING:
-    import sys
-
-    if sys.version_info >= (3, 10):
-        from typing import ParamSpec
-    else:  # pragma: no cover
-        from typing_extensions import ParamSpec
-
-    P = ParamSpec("P")
+    from . import P
 T = TypeVar("T")
 
 # The steps `Hedge.poll`, `succeeded` and `failed` return, as (kind, value).
