@@ -6,9 +6,10 @@ way `hash()` does, async callable objects retried like coroutines."""
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -129,6 +130,41 @@ def test_a_base_exception_in_a_decorated_call_releases_the_probe(error: type) ->
     assert info.traceback
     assert admits_a_call(breaker)
     assert breaker.state == "half_open"
+
+
+def _broken_predicate(exc: BaseException) -> Any:
+    raise RuntimeError("a bug in the predicate")
+
+
+@pytest.mark.parametrize(
+    "settings, raises",
+    [
+        ({"on": _broken_predicate}, ConnectionError),
+        ({"on": lambda exc: math.nan}, ConnectionError),
+        ({"on": ConnectionError, "on_result": _broken_predicate}, None),
+    ],
+    ids=["on raises", "on returns nan", "on_result raises"],
+)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_predicate_that_fails_releases_the_probe(settings: Dict[str, Any], raises: Any, kind: str) -> None:
+    breaker = half_open_breaker()
+
+    def probe() -> int:
+        if raises is not None:
+            raise raises("reset")
+        return 1
+
+    async def async_probe() -> int:
+        return probe()
+
+    decorated: Any = sg.retry(breaker=breaker, **settings)(async_probe if kind == "async" else probe)
+    with pytest.raises((RuntimeError, ValueError)) as info:
+        if kind == "async":
+            asyncio.run(decorated())
+        else:
+            decorated()
+    assert info.traceback  # the wrapper's frame is still alive
+    assert admits_a_call(breaker)
 
 
 def test_a_base_exception_inside_with_attempt_releases_the_probe() -> None:

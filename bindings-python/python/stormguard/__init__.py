@@ -1020,7 +1020,11 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
                 try:
                     result = fn(*args, **kwargs)
                 except Exception as exc:
-                    verdict = s.classify(exc)
+                    try:
+                        verdict = s.classify(exc)
+                    except BaseException:
+                        call.abandon()  # the predicate failed: the permit goes back
+                        raise
                     if verdict is None:
                         call.abandon()
                         raise
@@ -1044,7 +1048,11 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
-                verdict = s.classify(exc)
+                try:
+                    verdict = s.classify(exc)
+                except BaseException:
+                    call.abandon()  # the predicate failed: the permit goes back
+                    raise
                 if verdict is None:
                     call.abandon()
                     raise
@@ -1053,7 +1061,11 @@ def _sync_wrapper(fn: Callable[..., T], s: _Settings) -> Callable[..., T]:
             except BaseException:
                 call.abandon()
                 raise
-            verdict = classify_result(result)
+            try:
+                verdict = classify_result(result)
+            except BaseException:
+                call.abandon()
+                raise
             if verdict is not None:
                 if _after_failure(s, call, None, result, verdict, args, kwargs):
                     continue
@@ -1099,7 +1111,11 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
             try:
                 result = await fn(*args, **kwargs)
             except Exception as exc:
-                verdict = classify(exc)
+                try:
+                    verdict = classify(exc)
+                except BaseException:
+                    call.abandon()  # the predicate failed: the permit goes back
+                    raise
                 if verdict is None:
                     call.abandon()
                     raise
@@ -1111,7 +1127,11 @@ def _async_wrapper(fn: Callable[..., Awaitable[T]], s: _Settings) -> Callable[..
                 call.abandon()
                 raise
             if classify_result is not None:
-                verdict = classify_result(result)
+                try:
+                    verdict = classify_result(result)
+                except BaseException:
+                    call.abandon()
+                    raise
                 if verdict is not None:
                     if await _after_failure_async(s, call, None, result, verdict, args, kwargs):
                         continue

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Set, Tuple, TypeVar, Union
@@ -64,7 +65,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from . import Backoff, retrying
+from . import Backoff, Seconds, retrying
 from ._core import (
     redis_check_fingerprint,
     redis_check_prefix,
@@ -197,10 +198,14 @@ class Entry:
     scripts never write)."""
 
 
-def _seconds(name: str, value: float) -> int:
-    """Milliseconds for ``PX``, or ``ValueError`` naming the field."""
+def _seconds(name: str, value: Seconds) -> int:
+    """Milliseconds for ``PX`` from seconds or a ``timedelta``;
+    ``TypeError`` for another type, ``ValueError`` for a bad value, each
+    naming the field."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ValueError(f"invalid {name}: must be a number of seconds")
+        raise TypeError(f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}")
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"invalid {name}: must be a finite number of seconds > 0")
     millis = int(value * 1000)
@@ -228,16 +233,16 @@ class _Settings:
     def __init__(
         self,
         prefix: str,
-        lease: float,
-        ttl: float,
+        lease: Seconds,
+        ttl: Seconds,
         attempts: int,
         backoff: Optional[Backoff],
-        deadline: Optional[float],
+        deadline: Optional[Seconds],
     ) -> None:
         redis_check_prefix(prefix)
         self.prefix = prefix
-        self.lease = float(lease)
         self.lease_ms = _seconds("lease", lease)
+        self.lease = self.lease_ms / 1000.0
         self.ttl_ms = _seconds("ttl", ttl)
         self.fence_ms = self.ttl_ms + self.lease_ms
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
@@ -329,11 +334,11 @@ class RedisStore:
         client: SyncClient,
         *,
         prefix: str = "stormguard:idem:",
-        lease: float = 60.0,
-        ttl: float = 86400.0,
+        lease: Seconds = 60.0,
+        ttl: Seconds = 86400.0,
         attempts: int = 3,
         backoff: Optional[Backoff] = None,
-        deadline: Optional[float] = 2.0,
+        deadline: Optional[Seconds] = 2.0,
     ) -> None:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
@@ -349,13 +354,13 @@ class RedisStore:
         url: str,
         *,
         cluster: bool = False,
-        attempt_timeout: float = 0.5,
+        attempt_timeout: Seconds = 0.5,
         prefix: str = "stormguard:idem:",
-        lease: float = 60.0,
-        ttl: float = 86400.0,
+        lease: Seconds = 60.0,
+        ttl: Seconds = 86400.0,
         attempts: int = 3,
         backoff: Optional[Backoff] = None,
-        deadline: Optional[float] = 2.0,
+        deadline: Optional[Seconds] = 2.0,
     ) -> "RedisStore":
         """A store on a client of its own for ``url`` (a ``RedisCluster``
         with ``cluster=True``): the client does not retry, and each attempt
@@ -455,11 +460,11 @@ class AsyncRedisStore:
         client: AsyncClient,
         *,
         prefix: str = "stormguard:idem:",
-        lease: float = 60.0,
-        ttl: float = 86400.0,
+        lease: Seconds = 60.0,
+        ttl: Seconds = 86400.0,
         attempts: int = 3,
         backoff: Optional[Backoff] = None,
-        deadline: Optional[float] = 2.0,
+        deadline: Optional[Seconds] = 2.0,
     ) -> None:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
@@ -476,13 +481,13 @@ class AsyncRedisStore:
         url: str,
         *,
         cluster: bool = False,
-        attempt_timeout: float = 0.5,
+        attempt_timeout: Seconds = 0.5,
         prefix: str = "stormguard:idem:",
-        lease: float = 60.0,
-        ttl: float = 86400.0,
+        lease: Seconds = 60.0,
+        ttl: Seconds = 86400.0,
         attempts: int = 3,
         backoff: Optional[Backoff] = None,
-        deadline: Optional[float] = 2.0,
+        deadline: Optional[Seconds] = 2.0,
     ) -> "AsyncRedisStore":
         """`RedisStore.from_url`, on ``redis.asyncio``."""
         timeout = _seconds("attempt_timeout", attempt_timeout) / 1000.0
