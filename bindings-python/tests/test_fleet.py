@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import os
 import threading
 import time
@@ -108,7 +109,7 @@ def client(ports: Tuple[int, ...], observed: Observed) -> Callable[[str, int, st
             state[1] = 1
             response = conn.getresponse()
             body = response.read()
-        except TimeoutError:
+        except (TimeoutError, socket.timeout):  # not one class before Python 3.10
             observed.add("timeout")
             raise
         except ConnectionRefusedError:

@@ -384,6 +384,10 @@ def test_the_readme_examples_run(server: Server, redis_server: Any) -> None:
                 dont_inherit=True,
             )
             exec(code, namespace)
+            # A block that ran asyncio.run() leaves no current event loop;
+            # on Python 3.9 redis.asyncio asks for one when a client is
+            # made. The next block starts as a fresh script would.
+            asyncio.set_event_loop_policy(None)
     finally:
         sg.set_on_retry_hooks(None)
         sg.set_on_give_up_hooks(None)

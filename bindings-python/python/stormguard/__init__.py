@@ -28,6 +28,7 @@ import importlib.util
 import inspect
 import logging
 import math
+import socket
 import sys
 import threading
 import time
@@ -537,7 +538,9 @@ def get_on_give_up_hooks() -> Tuple[GiveUpHook, ...]:
 _TRANSIENT, _TIMEOUT, _OVERLOADED = 0, 1, 2
 _CLASS_CODES = {"transient": 0, "timeout": 1, "overloaded": 2, "permanent": 3}
 _REPLAY_CODES = {"not_sent": 0, "rejected": 1, "unknown": 2}
-_TIMEOUTS: Tuple[Type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
+# socket.timeout is TimeoutError from Python 3.10 on; on 3.9 it is only an
+# OSError, and a read that timed out is still a timeout.
+_TIMEOUTS: Tuple[Type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError, socket.timeout)
 
 _Classified = Tuple[int, int, Optional[float], bool]
 _Classifier = Callable[[BaseException], Optional[_Classified]]
