@@ -109,7 +109,7 @@ def test_when_every_copy_fails_the_last_failure_is_raised_with_the_reason(run: R
     call = sg.hedge(on=ConnectionError, attempts=3, delay=3600.0, on_give_up=details.append)(copies)
     with pytest.raises(ConnectionError, match="copy 2 refused") as caught:
         run(call)
-    assert caught.value.__notes__ == ["stormguard: gave up after 3 attempts: attempts exhausted"]
+    assert getattr(caught.value, "__notes__", None) == ["stormguard: gave up after 3 attempts: attempts exhausted"]
     assert [(d.attempt, d.give_up_reason) for d in details] == [(3, "attempts exhausted")]
 
 
@@ -119,7 +119,7 @@ def test_the_deadline_cancels_every_copy(run: Runner) -> None:
     call = sg.hedge(on=ConnectionError, attempts=3, delay=0.01, deadline=0.2)(copies)
     with pytest.raises(TimeoutError) as caught:
         run(call)
-    assert caught.value.__notes__[-1].endswith("deadline exceeded")
+    assert (getattr(caught.value, "__notes__", None) or [""])[-1].endswith("deadline exceeded")
     assert copies.started == [0, 1, 2]
     assert sorted(copies.cancelled) == [0, 1, 2]
 
@@ -133,7 +133,7 @@ def test_a_server_stop_sends_no_more_copies(run: Runner) -> None:
     call = sg.hedge(on=lambda exc: sg.STOP, attempts=3, delay=0.01)(copies)
     with pytest.raises(ConnectionError) as caught:
         run(call)
-    assert caught.value.__notes__ == ["stormguard: gave up after 1 attempt: server said stop"]
+    assert getattr(caught.value, "__notes__", None) == ["stormguard: gave up after 1 attempt: server said stop"]
     assert copies.started == [0]
 
 

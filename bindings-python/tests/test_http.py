@@ -383,11 +383,16 @@ def test_the_readme_examples_run(server: Server, redis_server: Any) -> None:
                 flags=__future__.annotations.compiler_flag,
                 dont_inherit=True,
             )
-            exec(code, namespace)
-            # A block that ran asyncio.run() leaves no current event loop;
-            # on Python 3.9 redis.asyncio asks for one when a client is
-            # made. The next block starts as a fresh script would.
-            asyncio.set_event_loop_policy(None)
+            # Each block has a current event loop, as a fresh script's top
+            # level does (redis.asyncio asks for it on Python 3.9, and a
+            # block that ran asyncio.run() leaves none), closed after it.
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                exec(code, namespace)
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
     finally:
         sg.set_on_retry_hooks(None)
         sg.set_on_give_up_hooks(None)

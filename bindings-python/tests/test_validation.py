@@ -13,7 +13,7 @@ import pytest
 import redis
 
 import stormguard as sg
-from stormguard.redis import AsyncRedisStore, RedisStore
+from stormguard.redis import RedisStore
 
 FAST = sg.Backoff.constant(0.0)
 
@@ -208,7 +208,7 @@ def test_delays_seed_must_be_a_64_bit_int(seed: Any, error: type) -> None:
         lambda d: sg.advance_clock(d),
         lambda d: sg.hedge(on=ConnectionError, delay=d, deadline=d, max_server_delay=d),
         lambda d: RedisStore(redis.Redis(), lease=d, ttl=d, deadline=d),
-        lambda d: AsyncRedisStore.from_url("redis://127.0.0.1:1/", attempt_timeout=d, lease=d, ttl=d),
+        lambda d: RedisStore.from_url("redis://127.0.0.1:1/", attempt_timeout=d, lease=d, ttl=d),
     ],
 )
 def test_every_duration_accepts_a_timedelta(make: Callable[[Any], Any]) -> None:

@@ -49,7 +49,7 @@ import dataclasses
 import datetime
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Set, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional, Set, Tuple, TypeVar, Union, cast
 
 import redis
 import redis.asyncio
@@ -343,10 +343,13 @@ class RedisStore:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
         scripts = redis_scripts()
-        self._begin = client.register_script(scripts["begin"])
-        self._complete = client.register_script(scripts["complete"])
-        self._abort = client.register_script(scripts["abort"])
-        self._inspect = client.register_script(scripts["inspect"])
+        # Any: redis-py's stubs type register_script for Redis alone in some
+        # releases (RedisCluster has it too).
+        any_client: Any = client
+        self._begin = any_client.register_script(scripts["begin"])
+        self._complete = any_client.register_script(scripts["complete"])
+        self._abort = any_client.register_script(scripts["abort"])
+        self._inspect = any_client.register_script(scripts["inspect"])
 
     @classmethod
     def from_url(
@@ -372,7 +375,7 @@ class RedisStore:
             socket_connect_timeout=timeout,
         )
         client: SyncClient = (
-            redis.RedisCluster.from_url(url, **options) if cluster
+            cast(Any, redis.RedisCluster).from_url(url, **options) if cluster
             else redis.Redis.from_url(url, **options)
         )
         return cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
@@ -469,10 +472,13 @@ class AsyncRedisStore:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
         scripts = redis_scripts()
-        self._begin = client.register_script(scripts["begin"])
-        self._complete = client.register_script(scripts["complete"])
-        self._abort = client.register_script(scripts["abort"])
-        self._inspect = client.register_script(scripts["inspect"])
+        # Any: redis-py's stubs type register_script for Redis alone in some
+        # releases (RedisCluster has it too).
+        any_client: Any = client
+        self._begin = any_client.register_script(scripts["begin"])
+        self._complete = any_client.register_script(scripts["complete"])
+        self._abort = any_client.register_script(scripts["abort"])
+        self._inspect = any_client.register_script(scripts["inspect"])
         self._releases: Set["asyncio.Future[None]"] = set()
 
     @classmethod
@@ -497,7 +503,7 @@ class AsyncRedisStore:
             socket_connect_timeout=timeout,
         )
         client: AsyncClient = (
-            redis.asyncio.RedisCluster.from_url(url, **options) if cluster
+            cast(Any, redis.asyncio.RedisCluster).from_url(url, **options) if cluster
             else redis.asyncio.Redis.from_url(url, **options)
         )
         return cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
