@@ -396,3 +396,96 @@ mod adaptive_throttle {
         assert_eq!(throttle.reject_probability(at(1000)), 0.0);
     }
 }
+
+// --- what the review by mutation testing found untested outside doc tests ---
+
+mod found_by_mutation_testing {
+    use super::*;
+    use stormguard::AdaptiveThrottle;
+
+    /// A throttle that rejects nearly every request: the backend refused
+    /// 1000 of them (p = 1000/1001).
+    fn saturated() -> AdaptiveThrottle {
+        let throttle = AdaptiveThrottle::builder().min_requests(1).build().unwrap();
+        for _ in 0..1000 {
+            let _ = throttle.admit(at(0), u32::MAX);
+        }
+        throttle
+    }
+
+    #[test]
+    fn a_throttle_chosen_at_run_time_is_asked_and_none_is_not() {
+        let policy = RetryPolicy::default();
+        let throttle = saturated();
+        let rejected = |chosen: Option<&AdaptiveThrottle>| {
+            (0..100)
+                .filter(|&seed| {
+                    Call::with_seed(&policy, seed)
+                        .throttle(chosen)
+                        .begin_attempt(at(1))
+                        .map(|attempt| attempt.cancel())
+                        .is_err()
+                })
+                .count()
+        };
+        assert!(rejected(Some(&throttle)) >= 95);
+        assert_eq!(rejected(None), 0);
+    }
+
+    #[test]
+    fn another_breaker_for_a_call_mid_attempt_gives_the_old_permit_back() {
+        let policy = RetryPolicy::default();
+        let old = opened_breaker(); // half-open from 100 ms: one probe
+        let new = CircuitBreaker::default();
+        let mut call = Call::with_seed(&policy, 1).breaker(&old);
+        call.start_attempt(at(100)).expect("the probe");
+        assert!(old.try_acquire(at(100)).is_err(), "the probe slot is taken");
+        let mut call = call.breaker(&new);
+        assert!(
+            !call.is_attempting(),
+            "the attempt ended with the old breaker"
+        );
+        drop(
+            old.try_acquire(at(100))
+                .expect("the old probe slot is free again"),
+        );
+        call.start_attempt(at(100))
+            .expect("the new breaker is closed");
+    }
+
+    #[test]
+    fn is_attempting_follows_the_attempt() {
+        let policy = RetryPolicy::default();
+        let mut call = Call::with_seed(&policy, 1);
+        assert!(!call.is_attempting());
+        call.start_attempt(at(0)).unwrap();
+        assert!(call.is_attempting());
+        let _ = call.fail(&Failure::transient(), at(1));
+        assert!(!call.is_attempting());
+        call.start_attempt(at(500)).unwrap();
+        assert!(call.is_attempting());
+        call.succeed(at(501));
+        assert!(!call.is_attempting());
+    }
+
+    #[test]
+    fn next_backoff_is_the_wait_a_failure_then_gets() {
+        let policy = RetryPolicy::builder()
+            .max_attempts(5)
+            .backoff(stormguard::Backoff::exponential(MS * 100, 2.0))
+            .build()
+            .unwrap();
+        for seed in 0..20 {
+            let mut call = Call::with_seed(&policy, seed);
+            for attempt in 0..4u64 {
+                call.start_attempt(at(attempt * 10_000)).unwrap();
+                let forecast = call.next_backoff();
+                assert!(forecast <= MS * (100 << attempt), "{forecast:?}");
+                assert_eq!(
+                    call.fail(&Failure::transient(), at(attempt * 10_000 + 1)),
+                    Decision::Retry { after: forecast }
+                );
+            }
+        }
+    }
+}

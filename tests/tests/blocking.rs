@@ -379,3 +379,40 @@ proptest! {
         prop_assert_eq!(out.map_err(|e| e.reason()), expected);
     }
 }
+
+/// A call whose adaptive throttle draws a random number before every
+/// attempt gets its seed before the first attempt, not at the first
+/// failure: different seeds then draw differently, and about half of the
+/// calls are rejected at p = 1/2 (every call drawing one fixed number would
+/// reject all or none).
+#[test]
+fn an_adaptive_throttle_draws_from_the_calls_seed_from_the_first_attempt() {
+    let throttle = stormguard::AdaptiveThrottle::builder()
+        .min_requests(1)
+        .build()
+        .unwrap();
+    // 20 000 requests, 5 000 accepted: p = (20 000 - 2 x 5 000) / 20 001, about 1/2.
+    for i in 0..20_000u32 {
+        let _ = throttle.admit(Instant::ZERO, u32::MAX);
+        if i % 4 == 0 {
+            throttle.on_accept(Instant::ZERO);
+        }
+    }
+    let p = throttle.reject_probability(Instant::ZERO);
+    assert!((0.45..0.55).contains(&p), "{p}");
+    let world = World::default();
+    let policy = policy(1, 100);
+    let rejected = (0..200u64)
+        .filter(|&seed| {
+            let out = flaky(&world, 0, 0)
+                .retry(&policy)
+                .sleeper(world.sleeper(0))
+                .clock(world.clone())
+                .throttle(&throttle)
+                .seed(seed)
+                .call();
+            out.is_err()
+        })
+        .count();
+    assert!((40..160).contains(&rejected), "{rejected} of 200 rejected");
+}
