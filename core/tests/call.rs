@@ -488,4 +488,28 @@ mod found_by_mutation_testing {
             }
         }
     }
+
+    #[test]
+    fn an_attempt_knows_its_number_and_whether_it_is_the_probe() {
+        let policy = RetryPolicy::default();
+        let b = opened_breaker(); // half-open from 100 ms
+        let mut call = Call::with_seed(&policy, 1).breaker(&b);
+        let first = call.begin_attempt(at(100)).unwrap();
+        assert_eq!(first.number(), 1);
+        assert!(first.is_probe(), "the half-open breaker's one probe");
+        let _ = first.fail(&Failure::transient(), at(101));
+        // The failed probe reopened the breaker; at 300 ms it half-opens again.
+        let second = call.begin_attempt(at(300)).unwrap();
+        assert_eq!(second.number(), 2);
+        assert!(second.is_probe());
+        second.succeed(at(301));
+        let closed = CircuitBreaker::default();
+        let mut call = Call::with_seed(&policy, 1).breaker(&closed);
+        let attempt = call.begin_attempt(at(0)).unwrap();
+        assert!(
+            !attempt.is_probe(),
+            "a closed breaker's attempt is no probe"
+        );
+        assert_eq!(attempt.number(), 1);
+    }
 }
