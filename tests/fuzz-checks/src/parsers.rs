@@ -292,6 +292,13 @@ fn reference_retry_after(value: &[u8], now: u64) -> Result<Duration, RetryAfterE
 fn reference_http_date(value: &[u8], now: u64) -> Result<i128, RetryAfterError> {
     use RetryAfterError::{InvalidDate, InvalidSyntax};
     let text = core::str::from_utf8(value).map_err(|_| InvalidSyntax)?;
+    // Every layout is ASCII; checking it first also keeps the fixed-position
+    // slices below on character boundaries (a multi-byte character in the
+    // middle made this reference panic: found by the fuzzer, replayed from
+    // fuzz/corpus/http_date/non-ascii-in-rfc850-time).
+    if !text.is_ascii() {
+        return Err(InvalidSyntax);
+    }
     let digits = |s: &str| -> Result<u32, RetryAfterError> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             s.parse().map_err(|_| InvalidSyntax)
