@@ -68,6 +68,38 @@ pub enum BackoffKind {
 }
 
 impl BackoffKind {
+    /// Every kind, in the order of their codes: the playground's backoff
+    /// control and its exported settings number them 0, 1 and 2.
+    pub const ALL: [BackoffKind; 3] = [
+        BackoffKind::None,
+        BackoffKind::Exponential,
+        BackoffKind::FullJitter,
+    ];
+
+    /// The kind of a code (0 none, 1 exponential, 2 full jitter).
+    ///
+    /// ```
+    /// use stormguard_sim::BackoffKind;
+    /// assert_eq!(BackoffKind::from_code(2), Some(BackoffKind::FullJitter));
+    /// assert_eq!(BackoffKind::from_code(3), None);
+    /// ```
+    pub fn from_code(code: u32) -> Option<BackoffKind> {
+        Self::ALL.get(code as usize).copied()
+    }
+
+    /// The kind's code (see [`from_code`](Self::from_code)).
+    ///
+    /// ```
+    /// assert_eq!(stormguard_sim::BackoffKind::Exponential.code(), 1);
+    /// ```
+    pub const fn code(self) -> u32 {
+        match self {
+            BackoffKind::None => 0,
+            BackoffKind::Exponential => 1,
+            BackoffKind::FullJitter => 2,
+        }
+    }
+
     /// A short name for the page and the docs.
     ///
     /// ```
@@ -140,6 +172,41 @@ pub enum ClientBudget {
 }
 
 impl BudgetKind {
+    /// The budget of a code, as the playground numbers them: 0 off, 1 a
+    /// `Throttle` of `max_tokens` earning `token_ratio` (not checked here:
+    /// [`build`](Self::build) checks them), 2 a `RetryBudget`. The
+    /// `Throttle`'s numbers are ignored for the other codes.
+    ///
+    /// ```
+    /// use stormguard_sim::BudgetKind;
+    /// assert_eq!(BudgetKind::from_code(2, 10, 0.1), Some(BudgetKind::RetryBudget));
+    /// assert_eq!(BudgetKind::from_code(3, 10, 0.1), None);
+    /// ```
+    pub fn from_code(code: u32, max_tokens: u32, token_ratio: f64) -> Option<BudgetKind> {
+        match code {
+            0 => Some(BudgetKind::Off),
+            1 => Some(BudgetKind::Throttle {
+                max_tokens,
+                token_ratio,
+            }),
+            2 => Some(BudgetKind::RetryBudget),
+            _ => None,
+        }
+    }
+
+    /// The budget's code (see [`from_code`](Self::from_code)).
+    ///
+    /// ```
+    /// assert_eq!(stormguard_sim::BudgetKind::Off.code(), 0);
+    /// ```
+    pub const fn code(self) -> u32 {
+        match self {
+            BudgetKind::Off => 0,
+            BudgetKind::Throttle { .. } => 1,
+            BudgetKind::RetryBudget => 2,
+        }
+    }
+
     /// A fresh budget for one client process, `None` when off.
     ///
     /// # Errors
@@ -206,6 +273,41 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order of their codes: the playground's method
+    /// control and its exported settings number them 0 to 3.
+    pub const ALL: [Method; 4] = [
+        Method::Greet,
+        Method::Charge,
+        Method::ChargeNonIdempotent,
+        Method::ChargeWithKey,
+    ];
+
+    /// The method of a code (0 `greet`, 1 `charge` without a key, 2
+    /// `charge` declared non-idempotent, 3 `charge` with a key).
+    ///
+    /// ```
+    /// use stormguard_sim::Method;
+    /// assert_eq!(Method::from_code(3), Some(Method::ChargeWithKey));
+    /// assert_eq!(Method::from_code(4), None);
+    /// ```
+    pub fn from_code(code: u32) -> Option<Method> {
+        Self::ALL.get(code as usize).copied()
+    }
+
+    /// The method's code (see [`from_code`](Self::from_code)).
+    ///
+    /// ```
+    /// assert_eq!(stormguard_sim::Method::Charge.code(), 1);
+    /// ```
+    pub const fn code(self) -> u32 {
+        match self {
+            Method::Greet => 0,
+            Method::Charge => 1,
+            Method::ChargeNonIdempotent => 2,
+            Method::ChargeWithKey => 3,
+        }
+    }
+
     /// What the client tells stormguard about the method.
     ///
     /// ```
@@ -281,6 +383,30 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Builds everything a client process would (the policy, a budget, a
+    /// breaker, an adaptive throttle) and keeps none of it: whether a
+    /// simulation can run these settings.
+    ///
+    /// # Errors
+    /// The first `ConfigError`: too many attempts for a policy, or a
+    /// `Throttle` outside gRPC A6's limits (its `field()` is `max_tokens`
+    /// or `token_ratio`).
+    ///
+    /// ```
+    /// use stormguard_sim::{BudgetKind, Scenario};
+    /// let mut clients = Scenario::Throttle.clients();
+    /// assert!(clients.validate().is_ok());
+    /// clients.budget = BudgetKind::Throttle { max_tokens: 0, token_ratio: 0.1 };
+    /// assert_eq!(clients.validate().unwrap_err().field(), "max_tokens");
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.policy()?;
+        self.budget.build()?;
+        self.breaker()?;
+        self.adaptive_throttle()?;
+        Ok(())
+    }
+
     /// The per-call policy: `retries + 1` attempts, the backoff, the
     /// method's idempotency.
     ///

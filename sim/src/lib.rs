@@ -30,6 +30,7 @@ mod config;
 mod contention;
 mod herd;
 mod nested;
+mod recording;
 mod scenario;
 mod sim;
 mod tail;
@@ -43,6 +44,7 @@ pub use config::{Config, InvalidConfig};
 pub use contention::{contention, ContentionResult, CONTENTION_BASE, CONTENTION_CAP};
 pub use herd::{herd, HerdResult, HERD_ATTEMPTS, HERD_BASE, HERD_BIN};
 pub use nested::{nested, NestedResult};
+pub use recording::{page_ms, page_time, Change, Recording};
 pub use scenario::{Scenario, RETRIES};
 pub use sim::{
     simulate, ScenarioResult, Sim, SimError, Summary, IDEMPOTENCY_SHARDS, IDEMPOTENCY_SHARD_KEYS,

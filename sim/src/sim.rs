@@ -977,6 +977,22 @@ impl Sim {
             .collect()
     }
 
+    /// The offered load in bucket `i` alone (× capacity; zero past the
+    /// series): the playground's chart and export read it bucket by bucket,
+    /// `brownout --settings` prints it, so both compute it here.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use stormguard_sim::{Config, Scenario, Sim};
+    /// let mut sim = Sim::new(&Config::small(), &Scenario::NoRetries.clients(), 1)?;
+    /// sim.advance_to(Duration::from_secs(1));
+    /// assert_eq!(sim.offered_load_at(3), sim.offered_load()[3]);
+    /// # Ok::<(), stormguard_sim::SimError>(())
+    /// ```
+    pub fn offered_load_at(&self, i: usize) -> f64 {
+        f64::from(self.offered_at(i)) / self.per_bucket_capacity()
+    }
+
     /// Attempts that reached the backend in bucket `i` (zero past the
     /// series).
     ///

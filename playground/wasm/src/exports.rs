@@ -5,13 +5,13 @@
 //! unsafe code (see the crate docs), allowed on this module alone.
 #![allow(unsafe_code)]
 
-use core::time::Duration;
-
-use stormguard_sim::{BudgetKind, Clients, Scenario, Sim, THROTTLE_RATIO, THROTTLE_TOKENS};
+use stormguard_sim::{
+    page_time, BackoffKind, BudgetKind, Clients, Method, Scenario, Sim, THROTTLE_RATIO,
+    THROTTLE_TOKENS,
+};
 
 use super::{
-    backoff_code, code, count, method_code, millis, read, summary, with, world, BAD_CODE, INVALID,
-    METASTABLE_AFTER, METHODS, OK,
+    code, count, millis, read, summary, with, world, BAD_CODE, INVALID, METASTABLE_AFTER, OK,
 };
 
 /// Sets how the clients call: `retries` per call; `backoff` 0 none, 1
@@ -41,17 +41,14 @@ pub extern "C" fn sg_set_clients(
     adaptive: u32,
     method: u32,
 ) -> i32 {
-    let budget_kind = match budget {
-        0 => BudgetKind::Off,
-        1 => BudgetKind::Throttle {
-            max_tokens,
-            token_ratio,
-        },
-        2 => BudgetKind::RetryBudget,
-        _ => return BAD_CODE,
-    };
-    let (Some(backoff), Some(&method)) = (super::backoff(backoff), METHODS.get(method as usize))
-    else {
+    // The codes are the simulator's (`BackoffKind::from_code` and the
+    // others), so `brownout --settings` reads the page's export with the
+    // same table.
+    let (Some(backoff), Some(budget_kind), Some(method)) = (
+        BackoffKind::from_code(backoff),
+        BudgetKind::from_code(budget, max_tokens, token_ratio),
+        Method::from_code(method),
+    ) else {
         return BAD_CODE;
     };
     if breaker > 1 || adaptive > 1 {
@@ -74,7 +71,7 @@ fn apply(clients: Clients, throttle: (u32, f64)) -> i32 {
     with(|p| {
         let valid = match p.sim.as_mut() {
             Some(sim) => code(sim.set_clients(&clients)),
-            None => code(validate(&clients)),
+            None => code(clients.validate().map_err(Into::into)),
         };
         if valid == OK {
             p.clients = clients;
@@ -82,14 +79,6 @@ fn apply(clients: Clients, throttle: (u32, f64)) -> i32 {
         }
         valid
     })
-}
-
-fn validate(clients: &Clients) -> Result<(), stormguard_sim::SimError> {
-    clients.policy()?;
-    clients.budget()?;
-    clients.breaker()?;
-    clients.adaptive_throttle()?;
-    Ok(())
 }
 
 /// Sets the clients to one of the table's scenarios, in table order (0 no
@@ -142,7 +131,7 @@ pub extern "C" fn sg_retries() -> u32 {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn sg_backoff() -> u32 {
-    with(|p| backoff_code(p.clients.backoff))
+    with(|p| p.clients.backoff.code())
 }
 
 /// The budget's code (see [`sg_set_clients`]).
@@ -154,11 +143,7 @@ pub extern "C" fn sg_backoff() -> u32 {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn sg_budget() -> u32 {
-    with(|p| match p.clients.budget {
-        BudgetKind::Off => 0,
-        BudgetKind::Throttle { .. } => 1,
-        BudgetKind::RetryBudget => 2,
-    })
+    with(|p| p.clients.budget.code())
 }
 
 /// The `Throttle`'s size, kept while another budget is chosen.
@@ -218,7 +203,7 @@ pub extern "C" fn sg_adaptive() -> u32 {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn sg_method() -> u32 {
-    with(|p| method_code(p.clients.method))
+    with(|p| p.clients.method.code())
 }
 
 /// Starts a new run with the current settings and `seed`: open-ended with
@@ -259,8 +244,9 @@ pub extern "C" fn sg_start(seed: u64, scripted: u32) -> i32 {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn sg_advance_to(ms: f64) {
-    // Whole microseconds, so the page's fractional frames add up exactly.
-    let t = Duration::from_micros((ms.max(0.0) * 1e3).round() as u64);
+    // Whole microseconds, so the page's fractional frames add up exactly;
+    // `brownout --settings` reads a recorded time with the same function.
+    let t = page_time(ms);
     with(|p| {
         if let Some(sim) = p.sim.as_mut() {
             sim.advance_to(t);
@@ -620,10 +606,7 @@ pub extern "C" fn sg_buckets() -> u32 {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn sg_offered_at(i: u32) -> f64 {
-    read(0.0, |sim| {
-        let per_bucket = sim.config().capacity_per_sec() * sim.config().bucket.as_secs_f64();
-        f64::from(sim.offered_at(i as usize)) / per_bucket
-    })
+    read(0.0, |sim| sim.offered_load_at(i as usize))
 }
 
 /// A bucket's length, in milliseconds.

@@ -45,8 +45,8 @@ use std::cell::RefCell;
 use core::time::Duration;
 
 use stormguard_sim::{
-    BackoffKind, Clients, Config, Method, Scenario, Sim, SimError, Summary, METASTABLE_AFTER,
-    THROTTLE_RATIO, THROTTLE_TOKENS,
+    page_ms, Clients, Config, Scenario, Sim, SimError, Summary, METASTABLE_AFTER, THROTTLE_RATIO,
+    THROTTLE_TOKENS,
 };
 
 mod exports;
@@ -106,37 +106,8 @@ fn world() -> Config {
     Config::standard()
 }
 
-fn backoff(code: u32) -> Option<BackoffKind> {
-    [
-        BackoffKind::None,
-        BackoffKind::Exponential,
-        BackoffKind::FullJitter,
-    ]
-    .get(code as usize)
-    .copied()
-}
-
-fn backoff_code(kind: BackoffKind) -> u32 {
-    match kind {
-        BackoffKind::None => 0,
-        BackoffKind::Exponential => 1,
-        BackoffKind::FullJitter => 2,
-    }
-}
-
-const METHODS: [Method; 4] = [
-    Method::Greet,
-    Method::Charge,
-    Method::ChargeNonIdempotent,
-    Method::ChargeWithKey,
-];
-
-fn method_code(method: Method) -> u32 {
-    METHODS.iter().position(|&m| m == method).unwrap_or(0) as u32
-}
-
 fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    page_ms(d)
 }
 
 /// A count as the page reads it.
@@ -174,6 +145,61 @@ mod tests {
             let recovered = native.recovered_after.map_or(-1.0, millis);
             assert_eq!(sg_recovered_after_ms(), recovered, "{scenario}");
         }
+    }
+
+    /// What `brownout --settings` runs for a free-play run is what the
+    /// exports did: a custom setting, the trigger by hand and a change of
+    /// the settings mid-run, recorded at the times the page reads from
+    /// `sg_now_ms` (the browser test checks the page's own recording).
+    #[test]
+    fn a_recorded_free_play_run_replays_natively() {
+        use stormguard_sim::{page_time, BackoffKind, BudgetKind, Change, Method, Recording};
+        let clients = |retries, breaker| Clients {
+            retries,
+            backoff: BackoffKind::FullJitter,
+            budget: BudgetKind::RetryBudget,
+            breaker,
+            adaptive: false,
+            method: Method::ChargeWithKey,
+        };
+        assert_eq!(sg_set_clients(3, 2, 2, 10, 0.1, 1, 0, 3), OK);
+        assert_eq!(sg_start(7, 0), OK);
+        let mut changes = Vec::new();
+        let mut t = 0.0;
+        let mut frames_to = |to: f64| {
+            while t < to {
+                t = (t + 16.7_f64).min(to);
+                sg_advance_to(t);
+            }
+        };
+        frames_to(1_000.3);
+        sg_set_trigger(1);
+        changes.push((page_time(sg_now_ms()), Change::Trigger(true)));
+        frames_to(2_500.0);
+        assert_eq!(sg_set_clients(4, 2, 2, 10, 0.1, 1, 0, 3), OK);
+        changes.push((page_time(sg_now_ms()), Change::Clients(clients(4, true))));
+        frames_to(6_000.0);
+        sg_set_trigger(0);
+        changes.push((page_time(sg_now_ms()), Change::Trigger(false)));
+        frames_to(9_050.0);
+        let recording = Recording {
+            scripted: false,
+            clients: clients(3, true),
+            changes,
+            until: Some(page_time(sg_now_ms())),
+        };
+        let native = recording.replay(&world(), 7).unwrap();
+        assert_eq!(sg_buckets() as usize, native.buckets());
+        for b in 0..native.buckets() {
+            assert_eq!(
+                sg_offered_at(b as u32),
+                native.offered_load_at(b),
+                "bucket {b}"
+            );
+        }
+        assert_eq!(sg_attempts(), count(native.attempts()));
+        assert_eq!(sg_replayed(), count(native.replayed()));
+        assert!(sg_replayed() > 0.0);
     }
 
     #[test]
