@@ -21,6 +21,13 @@ const ALL: [(&str, &str); 4] = [
     ("manual", MANUAL),
 ];
 
+/// Valid playground settings for `brownout --settings` (the page's shape).
+const SETTINGS: &str = r#"{"scripted":false,"clients":{"retries":3,"backoff":2,"budget":2,"max_tokens":10,"token_ratio":0.1,"breaker":1,"adaptive":0,"method":3},"changes":[{"at_ms":1000,"trigger":1},{"at_ms":6000,"trigger":0}],"until_ms":9000}"#;
+/// The same, with its changes out of time order.
+const SETTINGS_BAD_ORDER: &str = r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"changes":[{"at_ms":6000,"trigger":1},{"at_ms":1000,"trigger":0}],"until_ms":9000}"#;
+/// The page's whole export of seed 7 (its series left out).
+const SETTINGS_EXPORT: &str = r#"{"run":"custom settings","seed":"7","settings":{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":9000}}"#;
+
 /// Bad arguments, and what the message must name.
 type Cases<'a> = &'a [(&'a [&'a str], &'a str)];
 
@@ -161,6 +168,100 @@ fn bad_values() {
                 (&["--svg="], "--svg"),
                 (&["--json=yes"], "--json"),
                 (&["--no-svg=1"], "--no-svg"),
+                // The playground's settings (see SETTINGS): each message
+                // names the field.
+                (&["--settings"], "--settings"),
+                (&["--settings="], "--settings"),
+                (&["--settings", "{"], "--settings: not the page's JSON"),
+                // Not starting with '{': a file's name.
+                (
+                    &["--settings", "[]"],
+                    "--settings: cannot read the file \"[]\"",
+                ),
+                (
+                    &["--settings", "/no/such/settings.json"],
+                    "--settings: cannot read",
+                ),
+                (
+                    &["--settings", r#"{"until_ms":5}"#],
+                    "--settings: clients: missing",
+                ),
+                (
+                    &["--settings", r#"{"clients":{"retries":3,"backoff":9}}"#],
+                    "clients.backoff",
+                ),
+                (
+                    &["--settings", r#"{"clients":{"retries":-3}}"#],
+                    "clients.retries",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":7},"until_ms":5}"#,
+                    ],
+                    "clients.method",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":1,"max_tokens":0,"breaker":1,"adaptive":0,"method":3},"until_ms":5}"#,
+                    ],
+                    "clients.max_tokens",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":"yes","adaptive":0,"method":3},"until_ms":5}"#,
+                    ],
+                    "clients.breaker",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3}}"#,
+                    ],
+                    "until_ms: missing",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":-1}"#,
+                    ],
+                    "until_ms",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":9e99}"#,
+                    ],
+                    "until_ms",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":5,"trigger":1}"#,
+                    ],
+                    "trigger: not a setting",
+                ),
+                (&["--settings", SETTINGS_BAD_ORDER], "changes[1].at_ms"),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":5,"changes":[{"at_ms":1,"trigger":"on"}]}"#,
+                    ],
+                    "changes[0].trigger",
+                ),
+                (
+                    &[
+                        "--settings",
+                        r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"until_ms":5,"changes":[{"at_ms":1,"clients":{"retries":1}}]}"#,
+                    ],
+                    "changes[0].clients.backoff",
+                ),
+                (&["--settings", r#"{"seed":"x","settings":{}}"#], "seed"),
+                (&["--seed", "1", "--settings", SETTINGS_EXPORT], "--seed"),
+                (&["--settings", SETTINGS, "--svg", "x.svg"], "--svg"),
+                (&["--settings", SETTINGS, "--slowdown", "2"], "--slowdown"),
             ],
         ),
         (
@@ -203,10 +304,45 @@ fn arguments_that_are_not_utf8() {
     }
     for (name, program, flag) in [
         ("brownout", BROWNOUT, "--seed"),
+        ("brownout", BROWNOUT, "--settings"),
         ("charge", CHARGE, "--seed"),
         ("manual", MANUAL, "--seed"),
         ("loopback", LOOPBACK, "--clients"),
     ] {
         assert_refused(name, program, vec![OsString::from(flag), odd_value()], flag);
     }
+}
+
+/// Good settings run one playground run and print its series as JSON (the
+/// browser test compares it with the page's export bucket by bucket).
+#[test]
+fn settings_print_the_run() {
+    let out = run(BROWNOUT, &os(&["--seed", "7", "--settings", SETTINGS]));
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    for key in [
+        "\"offered_load\":[",
+        "\"seed\":\"7\"",
+        "\"double_charges\":0",
+        "\"until_ms\":9000.0",
+    ] {
+        assert!(out.stdout.contains(key), "{key} in {}", out.stdout);
+    }
+    assert!(
+        !out.stdout.contains("summary"),
+        "a free-play run has no row"
+    );
+    // The page's whole export in a file: its seed, the same run.
+    let path = std::env::temp_dir().join(format!("arguments-settings-{}.json", std::process::id()));
+    std::fs::write(&path, SETTINGS_EXPORT).unwrap();
+    let from_file = run(
+        BROWNOUT,
+        &[OsString::from("--settings"), path.clone().into()],
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(from_file.status, Some(0), "{}", from_file.stderr);
+    assert!(
+        from_file.stdout.contains("\"seed\":\"7\""),
+        "{}",
+        from_file.stdout
+    );
 }

@@ -7,6 +7,10 @@
 //! draws the offered load over time into an SVG chart.
 //!
 //! Run: `./scripts/run [--seed N] [--slowdown X] [--json | --series] [--svg FILE | --no-svg]`
+//!
+//! With `--settings`, one run of the playground instead (its settings as
+//! the page exports them and shows in its native command): the same
+//! per-bucket offered load as the page, as JSON.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -14,10 +18,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stormguard_examples::brownout::{run, write_svg, Config, Report, Studies};
+use stormguard_examples::brownout::{
+    read_settings, replay_json, run, write_svg, Config, Recording, Report, Studies,
+};
 
 const USAGE: &str = "\
 usage: brownout [--seed N] [--slowdown X] [--json | --series] [--svg FILE | --no-svg]
+       brownout [--seed N] --settings FILE_OR_JSON
 
   --seed N       seed of every random stream (default 1); the same seed prints the same numbers
   --slowdown X   how many times slower the backend serves during the brownout (default 3, from 1 to 1000)
@@ -26,6 +33,12 @@ usage: brownout [--seed N] [--slowdown X] [--json | --series] [--svg FILE | --no
                  as the playground's export gives it
   --svg FILE     draw the offered load over time into FILE (default: brownout.svg)
   --no-svg       draw no chart
+  --settings FILE_OR_JSON
+                 one run of the playground instead of the table: its settings as the page exports
+                 them (the JSON itself, starting with '{', or a file holding it or the page's whole
+                 export); prints the run's offered load per bucket, its counters (and its table
+                 row, for a replay of the table's run) as JSON, equal to the page's export. The
+                 page shows the command for the run it shows.
   -h, --help     print this help";
 
 struct Args {
@@ -35,6 +48,8 @@ struct Args {
     /// The JSON with every scenario's per-bucket offered load.
     series: bool,
     svg: Option<PathBuf>,
+    /// A playground run to replay instead of the table.
+    settings: Option<Recording>,
 }
 
 /// Parses the arguments after the program's name. `Ok(None)` asks for the
@@ -46,7 +61,11 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
         json: false,
         series: false,
         svg: Some(PathBuf::from("brownout.svg")),
+        settings: None,
     };
+    let mut seed_given = false;
+    let mut svg_given = false;
+    let mut settings = None;
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
             return Err(format!("unknown argument {arg:?}"));
@@ -75,13 +94,18 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
                 parsed.series = true;
             }
             "--no-svg" if inline.is_none() => parsed.svg = None,
-            "--svg" => parsed.svg = Some(PathBuf::from(value("--svg")?)),
+            "--svg" => {
+                parsed.svg = Some(PathBuf::from(value("--svg")?));
+                svg_given = true;
+            }
+            "--settings" => settings = Some(value("--settings")?),
             "--seed" => {
                 let v = value("--seed")?;
                 let what = format!("--seed takes a number from 0 to {}", u64::MAX);
                 parsed.seed = number(&v, &what)?
                     .parse()
                     .map_err(|_| format!("{what}, not {v:?}"))?;
+                seed_given = true;
             }
             "--slowdown" => {
                 let v = value("--slowdown")?;
@@ -96,7 +120,56 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, Strin
             _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
+    if let Some(settings) = settings {
+        if svg_given {
+            return Err("--svg: --settings draws no chart (its JSON has the series)".into());
+        }
+        if parsed.slowdown.is_some() {
+            return Err("--slowdown: --settings runs the page's world, whose slowdown is 3".into());
+        }
+        let page =
+            read_settings(&settings_text(&settings)?).map_err(|e| format!("--settings: {e}"))?;
+        match page.seed {
+            Some(seed) if seed_given && seed != parsed.seed => {
+                return Err(format!(
+                    "--seed {} differs from the seed of the page's export in --settings ({seed})",
+                    parsed.seed
+                ))
+            }
+            Some(seed) => parsed.seed = seed,
+            None => {}
+        }
+        parsed.settings = Some(page.recording);
+        parsed.svg = None;
+    }
     Ok(Some(parsed))
+}
+
+/// The JSON of `--settings`: the value itself when it starts with `{`,
+/// else the contents of the file it names.
+fn settings_text(value: &OsString) -> Result<String, String> {
+    if let Some(text) = value.to_str().filter(|t| t.trim_start().starts_with('{')) {
+        return Ok(text.to_string());
+    }
+    std::fs::read_to_string(value)
+        .map_err(|e| format!("--settings: cannot read the file {value:?}: {e}"))
+}
+
+/// `--settings`: one playground run, replayed, as JSON on stdout.
+fn replay(recording: &Recording, seed: u64) -> ExitCode {
+    let config = Config::standard();
+    let sim = match recording.replay(&config, seed) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("brownout: --settings: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = replay_json(recording, &config, seed, &sim);
+    if writeln!(std::io::stdout().lock(), "{json}").is_err() {
+        return ExitCode::FAILURE; // stdout closed (a pipe): nothing to tell
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -111,6 +184,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(recording) = &args.settings {
+        return replay(recording, args.seed);
+    }
     let started = Instant::now();
     let terminal = std::io::stderr().is_terminal();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -235,6 +311,58 @@ mod tests {
         for args in bad {
             assert!(parse_args(args).is_err(), "{args:?}");
         }
+    }
+
+    const SETTINGS: &str = r#"{"clients":{"retries":3,"backoff":2,"budget":2,"breaker":1,"adaptive":0,"method":3},"changes":[{"at_ms":1000,"trigger":1}],"until_ms":2000}"#;
+
+    #[test]
+    fn settings_inline_or_from_a_file() {
+        let args = parse_args(&["--seed", "7", "--settings", SETTINGS])
+            .unwrap()
+            .unwrap();
+        let recording = args.settings.unwrap();
+        assert_eq!((args.seed, recording.clients.retries), (7, 3));
+        assert_eq!(args.svg, None);
+        // The page's whole export, from a file: its seed too.
+        let path =
+            std::env::temp_dir().join(format!("brownout-settings-{}.json", std::process::id()));
+        std::fs::write(&path, format!(r#"{{"seed":"9","settings":{SETTINGS}}}"#)).unwrap();
+        let file = path.to_str().unwrap();
+        let args = parse_args(&["--settings", file]).unwrap().unwrap();
+        assert_eq!((args.seed, args.settings), (9, Some(recording.clone())));
+        let args = parse_args(&["--settings", file, "--seed", "9", "--series"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.seed, 9);
+        let err = parse_args(&["--seed", "8", "--settings", file])
+            .err()
+            .unwrap();
+        assert!(err.contains("--seed 8 differs"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let err = parse_args(&["--settings", file]).err().unwrap();
+        assert!(err.starts_with("--settings: cannot read"), "{err}");
+    }
+
+    #[test]
+    fn settings_refuse_a_chart_and_another_world() {
+        for (args, names) in [
+            (&["--settings", SETTINGS, "--svg", "x.svg"][..], "--svg"),
+            (&["--svg", "x.svg", "--settings", SETTINGS][..], "--svg"),
+            (
+                &["--slowdown", "2", "--settings", SETTINGS][..],
+                "--slowdown",
+            ),
+            (&["--settings", "{"][..], "--settings: not the page's JSON"),
+            (
+                &["--settings", r#"{"clients":{}}"#][..],
+                "--settings: clients.retries: missing",
+            ),
+        ] {
+            let err = parse_args(args).err().unwrap();
+            assert!(err.starts_with(names), "{args:?}: {err}");
+        }
+        // --no-svg is fine: there is no chart anyway.
+        assert!(parse_args(&["--no-svg", "--settings", SETTINGS]).is_ok());
     }
 
     #[cfg(unix)]

@@ -22,6 +22,7 @@
 
 mod chart;
 mod report;
+mod settings;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -30,6 +31,7 @@ use stormguard::Jitter;
 
 pub use chart::write_svg;
 pub use report::Report;
+pub use settings::{read_settings, replay_json, settings_json, PageSettings, MAX_SETTINGS_MS};
 /// The simulator itself lives in its own crate, `stormguard-sim`, which
 /// depends only on the core and `fastrand` and so also builds for
 /// WebAssembly (the playground); everything in it is re-exported here.
