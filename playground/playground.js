@@ -7,6 +7,13 @@
 // For tests and scripts: window.playground.runTo(ms) pauses the animation
 // and runs the simulation to virtual time ms at once (deterministic, no
 // wall clock); exportSeries() returns the per-bucket offered load.
+//
+// The page records what it does to the simulation — the settings it
+// started with, each pull or clear of the trigger and each change of the
+// settings at its virtual time, how far the clock went — and shows the
+// native command that does the same (`./scripts/run --seed N --settings
+// '{...}'`, read by brownout's --settings): the same calls at the same
+// virtual times give the same run.
 "use strict";
 
 (() => {
@@ -24,6 +31,9 @@
   let finished = false;
   let triggers = []; // [on_ms, off_ms or null], as pulled
   let tableEnd = 0;
+  let runSeed = 0n; // the seed the run started with
+  let startClients = null; // the settings it started with
+  let changes = []; // {at_ms, trigger} or {at_ms, clients}, in order
 
   function bytesOf(base64) {
     const text = atob(base64);
@@ -48,11 +58,28 @@
       Number(controls.budget.value), Number(controls.maxTokens.value),
       Number(controls.tokenRatio.value), controls.breaker.checked ? 1 : 0,
       controls.adaptive.checked ? 1 : 0, Number(controls.method.value));
+    if (result === 0) recordClients();
     const error = $("settings-error");
     error.hidden = result === 0;
     error.textContent = result === 0 ? "" :
       "stormguard refused these settings (a Throttle needs 1–1000 tokens and a ratio in (0, 1]); the previous ones stay.";
     showSettings();
+  }
+
+  // The settings as the simulator holds them, in the codes of the controls
+  // (and of brownout --settings).
+  function clientsNow() {
+    return {
+      retries: sim.sg_retries(), backoff: sim.sg_backoff(), budget: sim.sg_budget(),
+      max_tokens: sim.sg_max_tokens(), token_ratio: sim.sg_token_ratio(),
+      breaker: sim.sg_breaker(), adaptive: sim.sg_adaptive(), method: sim.sg_method(),
+    };
+  }
+
+  // The running simulation took new settings now: record it (a change to
+  // the same settings too, since the clients start afresh).
+  function recordClients() {
+    if (startClients !== null && !finished) changes.push({ at_ms: sim.sg_now_ms(), clients: clientsNow() });
   }
 
   // Simulator -> controls (after a preset, or a refused change).
@@ -70,12 +97,14 @@
   }
 
   function start(isScripted) {
-    sim.sg_start(seed(), isScripted ? 1 : 0);
+    runSeed = seed();
+    sim.sg_start(runSeed, isScripted ? 1 : 0);
     scripted = isScripted;
     finished = false;
+    startClients = clientsNow();
+    changes = [];
     triggers = scripted ? [[sim.sg_table_trigger_start_ms(), sim.sg_table_trigger_end_ms()]] : [];
     $("row").hidden = true;
-    $("export").disabled = !scripted;
     $("trigger").disabled = scripted;
     $("mode").textContent = scripted
       ? `the table's run: trigger ${sim.sg_table_trigger_start_ms() / 1000}–${sim.sg_table_trigger_end_ms() / 1000} s, calls for ${tableEnd / 1000} s`
@@ -90,12 +119,15 @@
 
   function toggleTrigger() {
     const now = sim.sg_now_ms();
+    if (finished) return;
     if (sim.sg_trigger() === 1) {
       sim.sg_set_trigger(0);
+      changes.push({ at_ms: now, trigger: 0 });
       const last = triggers[triggers.length - 1];
       if (last && last[1] === null) last[1] = now;
     } else {
       sim.sg_set_trigger(1);
+      changes.push({ at_ms: now, trigger: 1 });
       triggers.push([now, null]);
     }
     render();
@@ -122,12 +154,30 @@
     $("row-goodput").textContent = (sim.sg_goodput() * 100).toFixed(1) + "%";
     $("row-attempts").textContent = sim.sg_attempts_per_call().toFixed(2);
     $("row").hidden = false;
-    $("mode").textContent = "the table's run, finished: compare with ./scripts/run --seed " + seed();
+    $("mode").textContent = "the table's run, finished: compare with ./scripts/run --seed " + runSeed;
   }
 
   function runName() {
     const preset = controls.preset;
     return preset.value === "custom" ? "custom settings" : preset.options[preset.selectedIndex].text;
+  }
+
+  // The run so far, as brownout --settings reads it. A finished replay of
+  // the table's run went to its 30 s and then ran its calls to their end.
+  function settings() {
+    return {
+      scripted,
+      clients: startClients,
+      changes,
+      until_ms: scripted && finished ? tableEnd : sim.sg_now_ms(),
+    };
+  }
+
+  // The native command that runs the same: scripts/run hands its arguments
+  // to the brownout binary as they are.
+  function nativeCommand() {
+    const json = JSON.stringify(settings()).replace(/'/g, "'\\''");
+    return `./scripts/run --seed ${runSeed} --settings '${json}'`;
   }
 
   function exportSeries() {
@@ -137,15 +187,17 @@
     const out = {
       run: runName(),
       preset: controls.preset.value === "custom" ? null : Number(controls.preset.value),
-      seed: seed().toString(),
-      scripted,
-      settings: {
-        retries: sim.sg_retries(), backoff: sim.sg_backoff(), budget: sim.sg_budget(),
-        max_tokens: sim.sg_max_tokens(), token_ratio: sim.sg_token_ratio(),
-        breaker: sim.sg_breaker(), adaptive: sim.sg_adaptive(), method: sim.sg_method(),
-      },
+      seed: runSeed.toString(),
+      settings: settings(),
+      command: nativeCommand(),
       bucket_ms: sim.sg_bucket_ms(),
       offered_load: offered,
+      counters: {
+        calls_started: sim.sg_calls_started(), calls_succeeded: sim.sg_calls_succeeded(),
+        attempts: sim.sg_attempts(), charges: sim.sg_charges(),
+        double_charges: sim.sg_double_charges(), replayed: sim.sg_replayed(),
+        unsafe_replays_refused: sim.sg_unsafe_refused(),
+      },
     };
     if (finished) {
       const recovered = sim.sg_recovered_after_ms();
@@ -164,7 +216,7 @@
     const blob = new Blob([JSON.stringify(exportSeries(), null, 1)], { type: "application/json" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
-    link.download = `stormguard-playground-seed-${seed()}.json`;
+    link.download = `stormguard-playground-seed-${runSeed}.json`;
     link.click();
     URL.revokeObjectURL(link.href);
   }
@@ -218,6 +270,7 @@
     const reject = sim.sg_reject_probability();
     if (reject >= 0) notes.push(`adaptive throttle rejects ${(reject * 100).toFixed(0)} %`);
     $("breakers").textContent = notes.length ? notes.join(" · ") : "no breaker, no adaptive throttle";
+    $("native-command").textContent = nativeCommand();
     drawChart(now);
   }
 
@@ -280,6 +333,25 @@
     g.stroke();
   }
 
+  function copyCommand() {
+    const text = nativeCommand();
+    const done = () => { $("copy-command").textContent = "Copied"; };
+    const select = () => {
+      const range = document.createRange();
+      range.selectNodeContents($("native-command"));
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      $("copy-command").textContent = "Selected: copy it";
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, select);
+    } else {
+      select();
+    }
+    setTimeout(() => { $("copy-command").textContent = "Copy"; }, 2000);
+  }
+
   function frame() {
     if (playing && sim) advanceTo(sim.sg_now_ms() + Number($("speed").value));
     requestAnimationFrame(frame);
@@ -297,7 +369,9 @@
       });
     }
     controls.preset.addEventListener("change", () => {
-      if (controls.preset.value !== "custom") sim.sg_preset(Number(controls.preset.value));
+      if (controls.preset.value !== "custom" && sim.sg_preset(Number(controls.preset.value)) === 0) {
+        recordClients();
+      }
       showSettings();
       render();
     });
@@ -306,6 +380,7 @@
     $("scripted").addEventListener("click", () => { start(true); setPlaying(true); });
     $("pause").addEventListener("click", () => setPlaying(!playing));
     $("export").addEventListener("click", download);
+    $("copy-command").addEventListener("click", copyCommand);
     controls.preset.value = "1";
     sim.sg_preset(1);
     showSettings();
@@ -327,6 +402,7 @@
     pause() { setPlaying(false); },
     play() { setPlaying(true); },
     exportSeries,
+    nativeCommand,
     get exports() { return sim; },
   };
 })();
