@@ -14,13 +14,22 @@ needed), works its controls as a reader would and reads the DOM:
   native simulator's offered load bucket for bucket (the JSON of
   `brownout --series`, given as an argument), and its row equals the
   table's numbers;
+- runs no preset makes — a custom combination on seed 7 with the trigger
+  pulled and cleared by hand and a setting changed mid-run, and a custom
+  replay of the table's run changed mid-run — equal, bucket for bucket and
+  counter for counter (and row for row), what the brownout binary prints
+  when given the native command the page shows (`./scripts/run --seed 7
+  --settings '{...}'`, whose arguments scripts/run hands to the binary as
+  they are); the same command with one thing changed (the trigger pulled
+  10 ms later, the mid-run change left out, no breaker, seed 8) gives
+  other numbers, so the comparison can fail;
 - the page opened from disk (file://) runs too.
 
 Time is the simulator's virtual clock, moved by the page's
 `playground.runTo(ms)` hook: nothing here depends on wall-clock speed. A
 screenshot is kept in the output folder.
 
-Usage: browser_check.py SITE_DIR NATIVE_SERIES_JSON SEED OUT_DIR
+Usage: browser_check.py SITE_DIR NATIVE_SERIES_JSON SEED OUT_DIR BROWNOUT_BINARY
 """
 
 import base64
@@ -29,6 +38,7 @@ import functools
 import http.server
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -343,8 +353,128 @@ def check_against_native(browser, native, seed):
         )
 
 
+def frames_to(browser, ms, frame=16.7):
+    """Moves the virtual clock to ms in animation frames of `frame` ms (the
+    page's 1× speed), as a reader watching would."""
+    browser.eval(
+        f"""(() => {{
+      let t = playground.exports.sg_now_ms();
+      while (t < {ms}) {{ t = Math.min(t + {frame}, {ms}); playground.runTo(t); }}
+    }})()"""
+    )
+
+
+def native_run(brownout, command):
+    """Runs the page's native command: scripts/run hands its arguments to
+    the brownout binary unchanged, so the binary gets them here."""
+    argv = shlex.split(command)
+    if argv[:1] != ["./scripts/run"] or not os.path.exists(argv[0]):
+        raise Failure(f"the page's command does not start with ./scripts/run: {command!r}")
+    done = subprocess.run(
+        [brownout, *argv[1:]], capture_output=True, text=True, timeout=TIMEOUT_S * 5
+    )
+    if done.returncode != 0:
+        raise Failure(f"brownout refused the page's command ({done.returncode}): {done.stderr}")
+    return json.loads(done.stdout)
+
+
+def same_run(name, page, native):
+    """The page's export and brownout --settings: the same buckets, the same
+    counters (and row); raises naming the first difference."""
+    a, b = page["offered_load"], native["offered_load"]
+    if a != b:
+        first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        raise Failure(
+            f"{name}: the page's offered load differs from brownout --settings "
+            f"({len(a)} vs {len(b)} buckets; first difference at bucket {first})"
+        )
+    if page["counters"] != native["counters"]:
+        raise Failure(f"{name}: counters differ: page {page['counters']}, native {native['counters']}")
+    if page.get("summary") != native.get("summary"):
+        raise Failure(f"{name}: rows differ: page {page.get('summary')}, native {native.get('summary')}")
+
+
+def check_custom_against_native(browser, brownout, out):
+    # No preset: 3 retries, full jitter, a RetryBudget, a breaker, charge
+    # with an Idempotency-Key, seed 7; the trigger by hand.
+    restart(browser, seed=7, retries=3, backoff="2", budget="2", breaker=True, adaptive=False, method="3")
+    check(browser.eval("document.getElementById('preset').value") == "custom", "custom settings, no preset")
+    frames_to(browser, 1000.3)
+    click(browser, "trigger")  # pulled at 1000.3 ms
+    frames_to(browser, 2500)
+    set_control(browser, "retries", "4")  # a change mid-storm
+    frames_to(browser, 6000.05)
+    click(browser, "trigger")  # cleared
+    browser.eval("playground.runTo(9000)")
+    frames_to(browser, 9050.5)
+    page = browser.eval("playground.exportSeries()")
+    shown = browser.eval("document.getElementById('native-command').textContent")
+    check(shown == page["command"], f"the page shows its native command: {shown[:60]}…")
+    changes = page["settings"]["changes"]
+    check(
+        [sorted(c) for c in changes] == [["at_ms", "trigger"], ["at_ms", "clients"], ["at_ms", "trigger"]]
+        and page["preset"] is None
+        and page["settings"]["clients"]["budget"] == 2,
+        f"the export records the trigger on, the change and the trigger off ({[c['at_ms'] for c in changes]} ms)",
+    )
+    native = native_run(brownout, shown)
+    with open(os.path.join(out, "custom-page.json"), "w") as f:
+        json.dump(page, f)
+    with open(os.path.join(out, "custom-native.json"), "w") as f:
+        json.dump(native, f)
+    same_run("custom free play", page, native)
+    counters = page["counters"]
+    check(
+        counters["replayed"] > 0 and counters["double_charges"] == 0,
+        f"custom free play, seed 7: {len(page['offered_load'])} buckets and "
+        f"{counters['attempts']} attempts equal brownout --settings's "
+        f"({counters['replayed']} keyed repeats answered, no double charge)",
+    )
+    # The comparison can tell: the same command with one thing changed
+    # gives other numbers. (Not every change does: with the breakers open
+    # almost nothing reaches the backend around 6 s, so the trigger cleared
+    # up to 150 ms later is the same run.)
+    def changed(what, edit):
+        settings = json.loads(json.dumps(page["settings"]))
+        edit(settings)
+        return what, f"./scripts/run --seed 7 --settings {shlex.quote(json.dumps(settings))}"
+
+    perturbed = [
+        changed("the trigger pulled 10 ms later", lambda s: s["changes"][0].update(at_ms=1010.3)),
+        changed("the change at 2.5 s left out", lambda s: s["changes"].pop(1)),
+        changed("no breaker", lambda s: s["clients"].update(breaker=0)),
+        ("seed 8", shown.replace("--seed 7 ", "--seed 8 ", 1)),
+    ]
+    for what, command in perturbed:
+        try:
+            same_run(what, page, native_run(brownout, command))
+        except Failure:
+            continue
+        raise Failure(f"{what} gave the same numbers: the comparison cannot tell")
+    check(True, "the comparison tells: " + ", ".join(what for what, _ in perturbed) + " each give other numbers")
+
+    # A replay of the table's run with custom settings, changed at 12 s: the
+    # series, the counters and the table's row.
+    restart(browser, seed=7, retries=2, backoff="1", budget="1", max_tokens="20", token_ratio="0.25",
+            breaker=False, adaptive=True, method="1")
+    click(browser, "scripted")
+    browser.eval("playground.pause()")
+    frames_to(browser, 12_000, frame=33.3)
+    set_control(browser, "method", "3")
+    browser.eval("playground.runTo(31000)")
+    page = browser.eval("playground.exportSeries()")
+    check("summary" in page, "the custom replay of the table's run finished with its row")
+    native = native_run(brownout, browser.eval("document.getElementById('native-command').textContent"))
+    same_run("custom replay of the table's run", page, native)
+    check(
+        True,
+        f"custom replay of the table's run, changed at 12 s: {len(page['offered_load'])} buckets, "
+        f"the counters and the row (goodput {page['summary']['goodput']:.3f}) equal brownout --settings's",
+    )
+
+
 def main():
-    site, native_path, seed, out = sys.argv[1:5]
+    site, native_path, seed, out, brownout = sys.argv[1:6]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise Failure("no chromium on PATH")
@@ -363,6 +493,7 @@ def main():
         check_throttle(browser)
         check_charges(browser)
         check_against_native(browser, native, int(seed))
+        check_custom_against_native(browser, brownout, out)
         check(not browser.exceptions(), "no exception on the page")
 
         # The screenshot: the storm, METASTABLE, billing twice, as a reader
