@@ -15,14 +15,14 @@ needed), works its controls as a reader would and reads the DOM:
   `brownout --series`, given as an argument), and its row equals the
   table's numbers;
 - runs no preset makes — a custom combination on seed 7 with the trigger
-  pulled and cleared by hand and a setting changed mid-run, and a custom
+  pulled and cleared by hand and settings changed mid-run, and a custom
   replay of the table's run changed mid-run — equal, bucket for bucket and
   counter for counter (and row for row), what the brownout binary prints
   when given the native command the page shows (`./scripts/run --seed 7
   --settings '{...}'`, whose arguments scripts/run hands to the binary as
-  they are); the same command with one thing changed (the trigger pulled
-  10 ms later, the mid-run change left out, no breaker, seed 8) gives
-  other numbers, so the comparison can fail;
+  they are); the same command with one thing changed (the trigger cleared
+  1 ms later, 3 retries instead of 4 after the change, no breaker at the
+  start, seed 8) gives other numbers, so the comparison can fail;
 - the page opened from disk (file://) runs too.
 
 Time is the simulator's virtual clock, moved by the page's
@@ -396,13 +396,17 @@ def same_run(name, page, native):
 
 def check_custom_against_native(browser, brownout, out):
     # No preset: 3 retries, full jitter, a RetryBudget, a breaker, charge
-    # with an Idempotency-Key, seed 7; the trigger by hand.
+    # with an Idempotency-Key, seed 7; the trigger by hand; at 2.5 s, mid-
+    # storm, the budget and the breaker switched off and a 4th retry allowed
+    # (three changes at one virtual instant), so the storm grows.
     restart(browser, seed=7, retries=3, backoff="2", budget="2", breaker=True, adaptive=False, method="3")
     check(browser.eval("document.getElementById('preset').value") == "custom", "custom settings, no preset")
     frames_to(browser, 1000.3)
     click(browser, "trigger")  # pulled at 1000.3 ms
     frames_to(browser, 2500)
-    set_control(browser, "retries", "4")  # a change mid-storm
+    set_control(browser, "budget", "0")
+    set_control(browser, "breaker", False)
+    set_control(browser, "retries", "4")
     frames_to(browser, 6000.05)
     click(browser, "trigger")  # cleared
     browser.eval("playground.runTo(9000)")
@@ -411,11 +415,13 @@ def check_custom_against_native(browser, brownout, out):
     shown = browser.eval("document.getElementById('native-command').textContent")
     check(shown == page["command"], f"the page shows its native command: {shown[:60]}…")
     changes = page["settings"]["changes"]
+    kinds = ["trigger" if "trigger" in c else "clients" for c in changes]
     check(
-        [sorted(c) for c in changes] == [["at_ms", "trigger"], ["at_ms", "clients"], ["at_ms", "trigger"]]
+        kinds == ["trigger", "clients", "clients", "clients", "trigger"]
         and page["preset"] is None
-        and page["settings"]["clients"]["budget"] == 2,
-        f"the export records the trigger on, the change and the trigger off ({[c['at_ms'] for c in changes]} ms)",
+        and page["settings"]["clients"]["budget"] == 2
+        and changes[3]["clients"]["retries"] == 4,
+        f"the export records the trigger on, three changes and the trigger off ({[c['at_ms'] for c in changes]} ms)",
     )
     native = native_run(brownout, shown)
     with open(os.path.join(out, "custom-page.json"), "w") as f:
@@ -426,23 +432,25 @@ def check_custom_against_native(browser, brownout, out):
     counters = page["counters"]
     check(
         counters["replayed"] > 0 and counters["double_charges"] == 0,
-        f"custom free play, seed 7: {len(page['offered_load'])} buckets and "
-        f"{counters['attempts']} attempts equal brownout --settings's "
+        f"custom free play, seed 7: {len(page['offered_load'])} buckets (peak {max(page['offered_load'])}×) "
+        f"and {counters['attempts']} attempts equal brownout --settings's "
         f"({counters['replayed']} keyed repeats answered, no double charge)",
     )
+
     # The comparison can tell: the same command with one thing changed
-    # gives other numbers. (Not every change does: with the breakers open
-    # almost nothing reaches the backend around 6 s, so the trigger cleared
-    # up to 150 ms later is the same run.)
+    # gives other numbers. (Not every change does: the first 2.5 s are
+    # guarded by the budget and the breakers, so there a 4th retry is never
+    # sent, and a change moved by a millisecond in which nothing arrives
+    # changes nothing.)
     def changed(what, edit):
         settings = json.loads(json.dumps(page["settings"]))
         edit(settings)
         return what, f"./scripts/run --seed 7 --settings {shlex.quote(json.dumps(settings))}"
 
     perturbed = [
-        changed("the trigger pulled 10 ms later", lambda s: s["changes"][0].update(at_ms=1010.3)),
-        changed("the change at 2.5 s left out", lambda s: s["changes"].pop(1)),
-        changed("no breaker", lambda s: s["clients"].update(breaker=0)),
+        changed("the trigger cleared 1 ms later", lambda s: s["changes"][4].update(at_ms=6001.05)),
+        changed("3 retries after 2.5 s", lambda s: s["changes"][3]["clients"].update(retries=3)),
+        changed("no breaker at the start", lambda s: s["clients"].update(breaker=0)),
         ("seed 8", shown.replace("--seed 7 ", "--seed 8 ", 1)),
     ]
     for what, command in perturbed:
