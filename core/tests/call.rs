@@ -512,4 +512,21 @@ mod found_by_mutation_testing {
         );
         assert_eq!(attempt.number(), 1);
     }
+
+    #[test]
+    fn an_attempt_knows_the_time_left_and_shows_itself() {
+        let policy = RetryPolicy::builder().deadline(MS * 1000).build().unwrap();
+        let mut call = Call::with_seed(&policy, 1);
+        let attempt = call.begin_attempt(at(200)).unwrap();
+        // The deadline counts from the first attempt.
+        assert_eq!(attempt.time_left(at(450)), Some(MS * 750));
+        assert_eq!(attempt.time_left(at(5000)), Some(Duration::ZERO));
+        assert_eq!(
+            format!("{attempt:?}"),
+            "Attempt { number: 1, probe: false }"
+        );
+        let unbounded = RetryPolicy::default();
+        let mut call = Call::with_seed(&unbounded, 1);
+        assert_eq!(call.begin_attempt(at(0)).unwrap().time_left(at(1)), None);
+    }
 }
