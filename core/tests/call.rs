@@ -529,4 +529,47 @@ mod found_by_mutation_testing {
         let mut call = Call::with_seed(&unbounded, 1);
         assert_eq!(call.begin_attempt(at(0)).unwrap().time_left(at(1)), None);
     }
+
+    /// A call whose adaptive throttle draws a random number before every
+    /// attempt gets its seed before the first attempt, not at the first
+    /// failure: different seeds then draw differently, and about half of
+    /// the calls are rejected at p = 1/2 (every call drawing one fixed
+    /// number would reject all or none). Through the blocking driver, which
+    /// seeds a call lazily.
+    #[test]
+    fn the_driver_seeds_a_call_with_an_adaptive_throttle_before_its_first_attempt() {
+        use stormguard::driver::{BlockingRetryExt, Clock};
+
+        struct Zero;
+        impl Clock for Zero {
+            fn now(&self) -> Instant {
+                Instant::ZERO
+            }
+        }
+
+        let throttle = AdaptiveThrottle::builder().min_requests(1).build().unwrap();
+        // 20 000 requests, 5 000 accepted: p = (20 000 - 2 x 5 000) / 20 001.
+        for i in 0..20_000u32 {
+            let _ = throttle.admit(Instant::ZERO, u32::MAX);
+            if i % 4 == 0 {
+                throttle.on_accept(Instant::ZERO);
+            }
+        }
+        let p = throttle.reject_probability(Instant::ZERO);
+        assert!((0.45..0.55).contains(&p), "{p}");
+        let policy = RetryPolicy::builder().max_attempts(1).build().unwrap();
+        let rejected = (0..200u64)
+            .filter(|&seed| {
+                (|| Ok::<u32, u16>(1))
+                    .retry(&policy)
+                    .sleeper(|_: Duration| {})
+                    .clock(Zero)
+                    .throttle(&throttle)
+                    .seed(seed)
+                    .call()
+                    .is_err()
+            })
+            .count();
+        assert!((40..160).contains(&rejected), "{rejected} of 200 rejected");
+    }
 }
