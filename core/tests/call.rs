@@ -572,4 +572,15 @@ mod found_by_mutation_testing {
             .count();
         assert!((40..160).contains(&rejected), "{rejected} of 200 rejected");
     }
+
+    #[test]
+    fn a_call_shows_its_attempts_phase_and_breaker() {
+        let policy = RetryPolicy::default();
+        let b = breaker();
+        let mut call = Call::with_seed(&policy, 1).breaker(&b);
+        call.start_attempt(at(0)).unwrap();
+        let shown = format!("{call:?}");
+        assert!(shown.starts_with("Call { attempts: 0, phase: "), "{shown}");
+        assert!(shown.contains("breaker: true"), "{shown}");
+    }
 }
