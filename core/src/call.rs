@@ -216,12 +216,6 @@ impl<K: Borrow<CircuitBreaker>> Lease<K> {
             breaker.borrow().abandon(permit);
         }
     }
-
-    /// The breaker after the lease, released.
-    fn into_breaker(mut self) -> Option<K> {
-        self.release();
-        self.breaker.take()
-    }
 }
 
 impl<K: Borrow<CircuitBreaker>> Drop for Lease<K> {
@@ -332,7 +326,7 @@ impl<P, B, K: Borrow<CircuitBreaker>, T> Call<P, B, K, T> {
             reason,
             refusal,
         } = self;
-        drop(lease.into_breaker());
+        drop(lease); // gives a permit held by an attempt in flight back
         Call {
             retry,
             budget,
