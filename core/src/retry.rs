@@ -494,7 +494,9 @@ impl<P> Retry<P> {
 
 /// The transparent retries of a call: how many (15 bits, saturating), and
 /// whether the one immediate retry after a server-library refusal was used
-/// (the top bit). One `u16` keeps a [`Retry`] at 48 bytes.
+/// (the top bit). One `u16` keeps a [`Retry`] at 48 bytes. Past 32 767
+/// transparent retries the count stops, so the extra ones count against
+/// `max_attempts`: a call never retries more than its policy allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Transparent(u16);
 

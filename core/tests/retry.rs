@@ -646,3 +646,39 @@ mod transparent_retries {
         );
     }
 }
+
+/// The count of transparent retries saturates (15 bits) without touching
+/// the flag of the one immediate retry after a refusal: after 40 000
+/// retries of requests that never left the client, a refused one is still
+/// retried at once.
+#[test]
+fn transparent_retries_saturate_without_using_up_the_refusal_retry() {
+    let p = RetryPolicy::builder()
+        .max_attempts(2)
+        .backoff(Backoff::constant(Duration::ZERO))
+        .decision_order(DecisionOrder::Grpc)
+        .build()
+        .unwrap();
+    let mut call = Retry::with_seed(&p, at(0), 1);
+    let not_sent = Failure::transient().with_replay(Replay::NotSent);
+    for _ in 0..40_000 {
+        assert!(matches!(
+            call.on_failure(&not_sent, at(0), &NoBudget),
+            Decision::Retry { .. }
+        ));
+    }
+    let refused = Failure::transient().with_replay(Replay::Rejected);
+    assert_eq!(
+        call.on_failure(&refused, at(0), &NoBudget),
+        Decision::Retry {
+            after: Duration::ZERO
+        }
+    );
+    // Past the saturated count, the extra transparent retries count as
+    // attempts: the second refusal, an ordinary failure, finds the limit
+    // reached (conservative: never more retries than the policy allows).
+    assert_eq!(
+        call.on_failure(&refused, at(0), &NoBudget),
+        Decision::GiveUp(GiveUp::AttemptsExhausted)
+    );
+}
