@@ -181,6 +181,7 @@ impl Instant {
     /// assert!(now.as_nanos() < 60_000_000_000);
     /// ```
     #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     pub fn from_std(origin: std::time::Instant, now: std::time::Instant) -> Instant {
         Instant {
             nanos: duration_to_nanos(now.saturating_duration_since(origin)),

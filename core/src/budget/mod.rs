@@ -221,7 +221,8 @@ impl<B: Budget> Budget for Option<B> {
 /// A budget behind a reference — or, with `std`, a smart pointer
 /// (`Arc<Throttle>`, `Rc<dyn Budget>`, `Box<dyn Budget>`) — is a budget.
 macro_rules! forward_budget {
-    ($pointer:ty) => {
+    ($(#[$attr:meta])* $pointer:ty) => {
+        $(#[$attr])*
         impl<B: Budget + ?Sized> Budget for $pointer {
             #[inline]
             fn on_request(&self, now: Instant) {
@@ -252,9 +253,18 @@ macro_rules! forward_budget {
 }
 
 forward_budget!(&B);
-#[cfg(feature = "std")]
-forward_budget!(std::boxed::Box<B>);
-#[cfg(feature = "std")]
-forward_budget!(std::rc::Rc<B>);
-#[cfg(feature = "std")]
-forward_budget!(std::sync::Arc<B>);
+forward_budget!(
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    std::boxed::Box<B>
+);
+forward_budget!(
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    std::rc::Rc<B>
+);
+forward_budget!(
+    #[cfg(feature = "std")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+    std::sync::Arc<B>
+);

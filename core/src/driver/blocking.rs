@@ -16,6 +16,7 @@ use crate::policy::RetryPolicy;
 /// A blocking operation inside a [`Retrying`]: what
 /// [`BlockingRetryExt::retry`] wraps the closure in, so the builder knows
 /// to [`call`](Retrying::call) it rather than await it.
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Blocking<Op>(pub Op);
 
@@ -28,6 +29,7 @@ pub struct Blocking<Op>(pub Op);
 /// use stormguard::driver::{BlockingSleeper, ThreadSleep};
 /// ThreadSleep.sleep(Duration::from_millis(1));
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub trait BlockingSleeper {
     /// Returns after `duration`.
     fn sleep(&self, duration: Duration);
@@ -45,6 +47,7 @@ impl<F: Fn(Duration)> BlockingSleeper for F {
 /// use stormguard::driver::{BlockingSleeper, ThreadSleep};
 /// ThreadSleep.sleep(core::time::Duration::ZERO);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ThreadSleep;
 
@@ -85,6 +88,7 @@ impl BlockingSleeper for ThreadSleep {
 /// assert_eq!(body, Ok("body"));
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub trait BlockingRetryExt: Sized {
     /// A retried blocking call of `self` under `policy`; configure it
     /// further and run it with [`.call()`](Retrying::call).
@@ -107,6 +111,7 @@ where
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl<'a, Op, T, E, S, C, B, K, N, R> Retrying<'a, Blocking<Op>, S, C, R, B, K, N>
 where
     Op: FnMut() -> Result<T, E>,

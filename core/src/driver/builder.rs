@@ -94,6 +94,7 @@ pub trait SeedSource {
 pub struct FreshSeed;
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl SeedSource for FreshSeed {
     fn into_rng(self) -> Random {
         Random::new()
@@ -104,11 +105,13 @@ impl SeedSource for FreshSeed {
 /// without `std`, [`WithoutStdSetASeed`], which is no seed at all — the call
 /// does not compile until `.seed(...)` gives one.
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub type DefaultSeed = FreshSeed;
 /// The seed of a call that was not given one: a [`FreshSeed`] with `std`;
 /// without `std`, [`WithoutStdSetASeed`], which is no seed at all — the call
 /// does not compile until `.seed(...)` gives one.
 #[cfg(not(feature = "std"))]
+#[cfg_attr(docsrs, doc(cfg(not(feature = "std"))))]
 pub type DefaultSeed = WithoutStdSetASeed;
 
 /// The seed of a call made without `std` and without `.seed(...)`: not a

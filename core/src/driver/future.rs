@@ -39,6 +39,7 @@ use crate::policy::RetryPolicy;
 /// let builder = (|| ready(Ok::<u8, ()>(1))).retry(&policy);
 /// # let _ = builder;
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub trait RetryExt: Sized {
     /// A retried call of `self` under `policy`, without a runtime yet.
     fn retry(self, policy: &RetryPolicy) -> Unconfigured<'_, Self>;
@@ -68,6 +69,7 @@ where
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<'a, Op, Fut, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
@@ -90,6 +92,7 @@ where
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<'a, Op, Fut, T, E, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
@@ -122,6 +125,7 @@ where
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<'a, Op, Fut, T, E, S, C, B, K, N, R> IntoFuture for Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
@@ -177,6 +181,7 @@ pin_project_lite::pin_project! {
     /// timer. Polling it again after it completed returns `Pending`.
     #[must_use = "futures do nothing unless polled"]
     #[project = RetryFutureProj]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub struct RetryFuture<'a, Op, Fut, E, S: Sleeper, C, B, K, N, R> {
         op: Op,
         seed: LazySeed<R>,

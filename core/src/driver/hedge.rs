@@ -40,6 +40,7 @@ use crate::time::Instant;
 /// # let _ = call;
 /// # Ok::<(), stormguard::ConfigError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 #[must_use = "a hedged call does nothing until it is awaited"]
 pub struct Hedging<'a, Op, S, C, B = NoBudget, K = AnyError> {
     op: Op,
@@ -233,6 +234,7 @@ where
 pin_project_lite::pin_project! {
     /// The future of a hedged call: [`Hedging`] after `.await`.
     #[must_use = "futures do nothing unless polled"]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub struct HedgeFuture<'a, Op, Fut, E, S: Sleeper, C, B, K> {
         op: Op,
         sleeper: S,

@@ -101,6 +101,7 @@ impl<C: Clock + ?Sized> Clock for &C {
 pub struct StdClock;
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl Clock for StdClock {
     fn now(&self) -> Instant {
         static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
