@@ -106,6 +106,9 @@ impl core::error::Error for ConfigError {}
 ///
 /// Only ever evaluated in a `const` item (see `preset!`), where a panic is a
 /// compile-time error that names the field; it never runs in a program.
+// Rust 1.88 (the MSRV) does not count a use inside a `const _` item as a
+// use, and would call this dead code.
+#[allow(dead_code)]
 pub(crate) const fn expect_valid(result: Result<(), ConfigError>) {
     if let Err(error) = result {
         panic!("{}", error.field());
