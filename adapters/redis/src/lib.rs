@@ -103,6 +103,7 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod keys;
 pub mod scripts;
@@ -114,13 +115,17 @@ mod error;
 #[cfg(feature = "client")]
 mod store;
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod testing;
 
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use config::{StoreConfig, StoreConfigBuilder};
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::{Error, Unavailable};
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use store::{Begin, BlockingRedisStore, Entry, EntryState, RedisStore, Ticket};
 
 /// The README's example, compiled and run as a doc test.
