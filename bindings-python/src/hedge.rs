@@ -117,9 +117,6 @@ fn step<'py>(py: Python<'py>, step: HedgeStep, now: Instant) -> PyResult<Bound<'
         HedgeStep::WaitForAnswers => (2, py.None().into_bound(py)),
         HedgeStep::Finished(Ok(n)) => (3, PyInt::new(py, n).into_any()),
         HedgeStep::Finished(Err(reason)) => (4, PyString::intern(py, reason.as_str()).into_any()),
-        // A step a later core adds: wait for an answer, the safe default.
-        #[allow(unreachable_patterns)]
-        _ => (2, py.None().into_bound(py)),
     };
     PyTuple::new(py, [PyInt::new(py, kind).into_any(), value])
 }

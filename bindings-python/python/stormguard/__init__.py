@@ -308,18 +308,23 @@ def _sleep(delay: float) -> None:
             time.sleep(delay)
 
 
-def _library_sleep() -> Callable[[float], Awaitable[None]]:
-    """The running async library's sleep: trio's under trio, asyncio's
-    otherwise (anyio on asyncio included), as sniffio tells."""
+def _async_library() -> str:
+    """The running async library as sniffio tells (``"trio"``, or
+    ``"asyncio"`` for asyncio, anyio on asyncio, or none found)."""
     try:
         import sniffio
     except ImportError:  # pragma: no cover - sniffio ships with httpx, anyio, trio
-        return asyncio.sleep
+        return "asyncio"
     try:
-        library = sniffio.current_async_library()
+        return sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:
-        return asyncio.sleep
-    if library == "trio":
+        return "asyncio"
+
+
+def _library_sleep() -> Callable[[float], Awaitable[None]]:
+    """The running async library's sleep: trio's under trio, asyncio's
+    otherwise (anyio on asyncio included)."""
+    if _async_library() == "trio":
         import trio
 
         return cast(Callable[[float], Awaitable[None]], trio.sleep)

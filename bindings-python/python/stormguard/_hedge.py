@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from . import P
 T = TypeVar("T")
 
-# The steps `Hedge.poll`, `succeeded` and `failed` return, as (kind, value).
+# The steps `Hedge.poll`, `succeeded` and `failed` return, as (kind, value);
+# a won call (kind 3) is over where its success is reported.
 _SEND, _WAIT, _WAIT_FOR_ANSWERS, _WON, _GAVE_UP = range(5)
 
 # One copy's answer: its number, whether it succeeded, and its result or
@@ -167,8 +168,6 @@ async def _drive(policy: _HedgePolicy, classify: Any, copies: Any) -> _Outcome:
             continue
         if kind == _GAVE_UP:
             return _Outcome(False, last, value, hedge.sent)
-        if kind == _WON:  # pragma: no cover - a win is returned where it is reported
-            return _Outcome(True, None, None, hedge.sent)
         timeout: Optional[float] = value if kind == _WAIT else None
         if _sg._testing and timeout is not None:
             # Testing mode: no real wait. Answers ready now are taken;
@@ -183,10 +182,10 @@ async def _drive(policy: _HedgePolicy, classify: Any, copies: Any) -> _Outcome:
             continue
         n, ok, result = answer
         if ok:
-            step = hedge.succeeded(n)
-            if step[0] == _WON:
-                return _Outcome(True, result, None, hedge.sent)
-            continue  # pragma: no cover - the core ends the call on a copy's success
+            # The copy is in flight (each answers once): its success ends
+            # the call, and the core pays the budget.
+            hedge.succeeded(n)
+            return _Outcome(True, result, None, hedge.sent)
         verdict = classify(result)
         if verdict is None:
             # Not an exception `on` names: fatal. The call ends and the
@@ -216,17 +215,6 @@ def _raise(outcome: _Outcome, name: str, on_give_up: Optional[Callable[[Any], An
         for hook in hooks:
             hook(details)
     raise exc
-
-
-def _library() -> str:
-    try:
-        import sniffio
-    except ImportError:  # pragma: no cover - sniffio ships with trio and anyio
-        return "asyncio"
-    try:
-        return sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return "asyncio"
 
 
 def hedge(
@@ -287,7 +275,7 @@ def hedge(
         name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
 
         async def hedged(*args: Any, **kwargs: Any) -> T:
-            if _library() == "trio":
+            if _sg._async_library() == "trio":
                 import trio
 
                 async with trio.open_nursery() as nursery:
