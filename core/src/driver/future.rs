@@ -140,6 +140,7 @@ where
     type Output = Result<T, RetryError<E>>;
     type IntoFuture = RetryFuture<'a, Op, Fut, E, S, C, B, K, N, R>;
 
+    #[inline(always)]
     fn into_future(self) -> Self::IntoFuture {
         let Retrying {
             op,
@@ -234,70 +235,40 @@ where
     type Output = Result<T, RetryError<E>>;
 
     #[inline(always)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.as_mut().project();
+        // The first step is not inside a loop, so that an attempt which is
+        // ready on its first poll runs straight through from the future's
+        // construction to its drop, and the optimizer can see every part a
+        // call does not use (no breaker, no throttle, no timer, no failure)
+        // and drop its checks; the loop runs only after a failure.
+        match this.step(cx) {
+            Some(out) => out,
+            None => self.run(cx),
+        }
+    }
+}
+
+impl<Op, Fut, T, E, S, C, B, K, N, R> RetryFuture<'_, Op, Fut, E, S, C, B, K, N, R>
+where
+    Op: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    S: Sleeper,
+    C: Clock,
+    B: Budget,
+    K: Classify<E>,
+    N: Notify<E>,
+    R: SeedSource,
+{
+    /// Steps until the call is over or must wait: the steps after a failed
+    /// attempt. Out of line, so the success path stays short.
+    #[cold]
+    #[inline(never)]
+    fn run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, RetryError<E>>> {
         let mut this = self.project();
         loop {
-            match this.phase.as_mut().project() {
-                PhaseProj::Idle => {
-                    let now = this.time.before_attempt(&*this.clock);
-                    if let Err(decision) = this.call.start_attempt(now) {
-                        let (attempts, refusal) = (this.call.attempts(), this.call.refusal());
-                        this.phase.set(Phase::Done);
-                        let error = retry_error(decision, attempts, this.last.take(), refusal);
-                        return Poll::Ready(Err(error));
-                    }
-                    let attempt = (this.op)();
-                    this.phase.set(Phase::Attempt {
-                        attempt,
-                        started: now,
-                        armed: false,
-                    });
-                }
-                PhaseProj::Attempt {
-                    attempt,
-                    started,
-                    armed,
-                } => {
-                    let outcome = match attempt.poll(cx) {
-                        Poll::Ready(Ok(value)) => {
-                            // A success is reported as of its attempt's start:
-                            // the clock is not read again.
-                            this.call.succeed(*started);
-                            this.phase.set(Phase::Done);
-                            return Poll::Ready(Ok(value));
-                        }
-                        Poll::Ready(Err(error)) => LastAttempt::Failed(error),
-                        Poll::Pending => {
-                            if !*armed {
-                                *armed = true;
-                                let left = this.call.time_left(*started);
-                                arm(
-                                    this.timer.as_mut(),
-                                    this.sleeper,
-                                    *this.attempt_timeout,
-                                    left,
-                                );
-                            }
-                            match this.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
-                                Some(Poll::Ready(_)) => LastAttempt::TimedOut,
-                                _ => return Poll::Pending,
-                            }
-                        }
-                    };
-                    if let Some(error) = this.failed(outcome) {
-                        return Poll::Ready(Err(error));
-                    }
-                }
-                PhaseProj::Sleeping => {
-                    if let Some(sleep) = this.timer.as_mut().as_pin_mut() {
-                        if sleep.poll(cx).is_pending() {
-                            return Poll::Pending;
-                        }
-                        this.timer.set(None);
-                    }
-                    this.phase.set(Phase::Idle);
-                }
-                PhaseProj::Done => return Poll::Pending,
+            if let Some(out) = this.step(cx) {
+                return out;
             }
         }
     }
@@ -314,6 +285,81 @@ where
     N: Notify<E>,
     R: SeedSource,
 {
+    /// One step of the loop: ends a finished sleep, begins an attempt if
+    /// none is running, and polls it. `None` when the attempt failed and
+    /// the next may follow (the loop goes on).
+    #[inline(always)]
+    fn step(&mut self, cx: &mut Context<'_>) -> Option<Poll<Result<T, RetryError<E>>>> {
+        match self.phase.as_mut().project() {
+            PhaseProj::Idle => {}
+            PhaseProj::Attempt { .. } => return self.poll_attempt(cx),
+            PhaseProj::Sleeping => {
+                if let Some(sleep) = self.timer.as_mut().as_pin_mut() {
+                    if sleep.poll(cx).is_pending() {
+                        return Some(Poll::Pending);
+                    }
+                    self.timer.set(None);
+                }
+            }
+            PhaseProj::Done => return Some(Poll::Pending),
+        }
+        let now = self.time.before_attempt(&*self.clock);
+        if let Err(decision) = self.call.start_attempt(now) {
+            let (attempts, refusal) = (self.call.attempts(), self.call.refusal());
+            self.phase.set(Phase::Done);
+            let error = retry_error(decision, attempts, self.last.take(), refusal);
+            return Some(Poll::Ready(Err(error)));
+        }
+        let attempt = (self.op)();
+        self.phase.set(Phase::Attempt {
+            attempt,
+            started: now,
+            armed: false,
+        });
+        self.poll_attempt(cx)
+    }
+
+    /// Polls the running attempt: its success ends the call; its failure or
+    /// timeout is reported (`None` when a retry follows).
+    #[inline(always)]
+    fn poll_attempt(&mut self, cx: &mut Context<'_>) -> Option<Poll<Result<T, RetryError<E>>>> {
+        let PhaseProj::Attempt {
+            attempt,
+            started,
+            armed,
+        } = self.phase.as_mut().project()
+        else {
+            return Some(Poll::Pending);
+        };
+        let outcome = match attempt.poll(cx) {
+            Poll::Ready(Ok(value)) => {
+                // A success is reported as of its attempt's start: the clock
+                // is not read again.
+                self.call.succeed(*started);
+                self.phase.set(Phase::Done);
+                return Some(Poll::Ready(Ok(value)));
+            }
+            Poll::Ready(Err(error)) => LastAttempt::Failed(error),
+            Poll::Pending => {
+                if !*armed {
+                    *armed = true;
+                    let left = self.call.time_left(*started);
+                    arm(
+                        self.timer.as_mut(),
+                        self.sleeper,
+                        *self.attempt_timeout,
+                        left,
+                    );
+                }
+                match self.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+                    Some(Poll::Ready(_)) => LastAttempt::TimedOut,
+                    _ => return Some(Poll::Pending),
+                }
+            }
+        };
+        self.failed(outcome).map(|error| Poll::Ready(Err(error)))
+    }
+
     /// The attempt failed (or timed out): reports it and either starts the
     /// sleep before the next attempt or returns the call's error. Out of
     /// line, so the success path stays short.
