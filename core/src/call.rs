@@ -211,14 +211,20 @@ struct Lease<K: Borrow<CircuitBreaker>> {
 
 impl<K: Borrow<CircuitBreaker>> Lease<K> {
     /// Gives the permit back without a verdict: a probe's slot is freed.
+    #[inline]
     fn release(&mut self) {
-        if let (Some(breaker), Some(permit)) = (&self.breaker, self.permit.take()) {
-            breaker.borrow().abandon(permit);
+        // Tested before it is taken: no permit (no breaker, or none held) is
+        // one load and no store.
+        if self.permit.is_some() {
+            if let (Some(breaker), Some(permit)) = (&self.breaker, self.permit.take()) {
+                breaker.borrow().abandon(permit);
+            }
         }
     }
 }
 
 impl<K: Borrow<CircuitBreaker>> Drop for Lease<K> {
+    #[inline]
     fn drop(&mut self) {
         self.release();
     }
@@ -262,14 +268,32 @@ impl<P: Borrow<RetryPolicy>> Call<P> {
     /// assert!(!call.needs_clock());
     /// ```
     pub fn with_rng(policy: P, rng: Random) -> Self {
+        Call::from_parts(policy, rng, NoBudget, None, None)
+    }
+}
+
+impl<P: Borrow<RetryPolicy>, B, K: Borrow<CircuitBreaker>, T> Call<P, B, K, T> {
+    /// A call made with everything at once: what
+    /// [`with_rng`](Call::with_rng) and then [`budget`](Call::budget),
+    /// [`breaker`](Call::breaker) and [`throttle`](Call::throttle) make,
+    /// without moving it from one to the next (a driver makes one per
+    /// retried call).
+    #[inline]
+    pub(crate) fn from_parts(
+        policy: P,
+        rng: Random,
+        budget: B,
+        breaker: Option<K>,
+        throttle: Option<T>,
+    ) -> Self {
         Call {
             retry: Retry::unstarted(policy, rng),
-            budget: NoBudget,
+            budget,
             lease: Lease {
-                breaker: None,
+                breaker,
                 permit: None,
             },
-            throttle: None,
+            throttle,
             phase: Phase::NotStarted,
             reason: GiveUp::NotRetryable,
             refusal: None,
@@ -392,8 +416,15 @@ impl<P, B, K: Borrow<CircuitBreaker>, T> Call<P, B, K, T> {
     /// ```
     #[must_use]
     pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.retry = self.retry.with_idempotency(idempotency);
+        self.set_idempotency(idempotency);
         self
+    }
+
+    /// [`with_idempotency`](Call::with_idempotency) in place: a driver
+    /// building its call applies a setting without moving the call.
+    #[inline]
+    pub(crate) fn set_idempotency(&mut self, idempotency: Idempotency) {
+        self.retry.set_idempotency(idempotency);
     }
 
     /// The attempts whose outcome was reported (a cancelled attempt is not
@@ -637,10 +668,23 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<Ada
     /// ```
     #[inline(always)]
     pub fn start_attempt(&mut self, now: Instant) -> Result<(), Decision> {
+        // The first attempt is tested for first: one comparison, not a
+        // jump table.
+        if self.phase == Phase::NotStarted {
+            // The deadline counts from here: the first attempt always fits.
+            self.retry.start_at(now);
+        } else {
+            self.restart_attempt(now)?;
+        }
+        self.acquire(now)
+    }
+
+    /// [`start_attempt`](Call::start_attempt) after the first: the call may
+    /// be over, or an attempt still running, or the deadline passed.
+    fn restart_attempt(&mut self, now: Instant) -> Result<(), Decision> {
         match self.phase {
             Phase::Succeeded | Phase::GaveUp => return Err(Decision::GiveUp(self.reason)),
-            // The deadline counts from here: the first attempt always fits.
-            Phase::NotStarted => self.retry.start_at(now),
+            Phase::NotStarted => {}
             Phase::Attempting | Phase::Between => {
                 self.cancel_attempt();
                 if self.time_left(now) == Some(Duration::ZERO) {
@@ -649,6 +693,13 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<Ada
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The breaker's permit and the throttle's admission for an attempt
+    /// about to begin: the end of [`start_attempt`](Call::start_attempt).
+    #[inline(always)]
+    fn acquire(&mut self, now: Instant) -> Result<(), Decision> {
         let acquired = self.lease.breaker.as_ref().map(|breaker| {
             breaker
                 .borrow()
@@ -690,13 +741,19 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<Ada
     /// ```
     #[inline(always)]
     pub fn succeed(&mut self, now: Instant) {
-        match self.phase {
-            Phase::Succeeded | Phase::GaveUp => return,
-            Phase::NotStarted => self.retry.start_at(now),
-            Phase::Attempting | Phase::Between => {}
+        // An attempt running is the usual case: one comparison.
+        if self.phase != Phase::Attempting {
+            match self.phase {
+                Phase::Succeeded | Phase::GaveUp => return,
+                Phase::NotStarted => self.retry.start_at(now),
+                Phase::Attempting | Phase::Between => {}
+            }
         }
-        if let (Some(breaker), Some(permit)) = (&self.lease.breaker, self.lease.permit.take()) {
-            breaker.borrow().record_success(permit, now);
+        // Tested before it is taken: no permit is one load and no store.
+        if self.lease.permit.is_some() {
+            if let (Some(breaker), Some(permit)) = (&self.lease.breaker, self.lease.permit.take()) {
+                breaker.borrow().record_success(permit, now);
+            }
         }
         if let Some(throttle) = &self.throttle {
             throttle.borrow().on_accept(now);

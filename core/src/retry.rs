@@ -424,8 +424,14 @@ impl<P> Retry<P> {
     /// ```
     #[must_use]
     pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.idempotency = idempotency;
+        self.set_idempotency(idempotency);
         self
+    }
+
+    /// [`with_idempotency`](Retry::with_idempotency) in place.
+    #[inline]
+    pub(crate) fn set_idempotency(&mut self, idempotency: Idempotency) {
+        self.idempotency = idempotency;
     }
 
     /// The attempts reported so far (failures and the success, if any).

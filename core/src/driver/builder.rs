@@ -311,14 +311,17 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N> {
     where
         B: Budget,
     {
-        let call = Call::with_seed(settings.policy, 0)
-            .budget(budget)
-            .breaker(settings.breaker)
-            .throttle(settings.throttle);
-        match settings.idempotency {
-            Some(idempotency) => call.with_idempotency(idempotency),
-            None => call,
+        let mut call = Call::from_parts(
+            settings.policy,
+            Random::with_seed(0),
+            budget,
+            settings.breaker,
+            settings.throttle,
+        );
+        if let Some(idempotency) = settings.idempotency {
+            call.set_idempotency(idempotency);
         }
+        call
     }
 }
 
