@@ -435,6 +435,7 @@ impl AdaptiveThrottleBuilder {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::format;
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -525,6 +526,78 @@ mod tests {
         // slot 16 steps back, must not erase the newer count.
         let _ = t.admit(Instant::from_secs(4), u32::MAX);
         assert_eq!(t.totals(Instant::from_secs(20)).0, 2);
+    }
+
+    #[test]
+    fn a_bucket_half_the_epoch_space_ahead_counts_as_wrapped() {
+        // Epochs are counted modulo 2^22 steps: a stored step exactly half
+        // that space ahead is taken for an old step that wrapped, so the
+        // bucket starts afresh; one step less ahead is a later step and is
+        // counted into.
+        let t = AdaptiveThrottle::builder()
+            .window(Duration::from_secs(16))
+            .build()
+            .unwrap();
+        let half = 1u64 << (EPOCH_BITS - 1);
+        let _ = t.admit(Instant::from_secs(half), u32::MAX);
+        let _ = t.admit(Instant::from_secs(0), u32::MAX);
+        assert_eq!(t.totals(Instant::from_secs(half)), (0, 0));
+        assert_eq!(t.totals(Instant::from_secs(0)), (1, 0));
+
+        let t = AdaptiveThrottle::builder()
+            .window(Duration::from_secs(16))
+            .build()
+            .unwrap();
+        let _ = t.admit(Instant::from_secs(half - 16), u32::MAX);
+        let _ = t.admit(Instant::from_secs(0), u32::MAX);
+        assert_eq!(t.totals(Instant::from_secs(half - 16)), (2, 0));
+    }
+
+    #[test]
+    fn the_minimum_counts_the_request_that_reaches_it() {
+        let t = AdaptiveThrottle::builder()
+            .min_requests(10)
+            .build()
+            .unwrap();
+        let now = at(0);
+        for _ in 0..10 {
+            let _ = t.admit(now, u32::MAX);
+        }
+        // Ten requests, none accepted: 10 / 11.
+        assert!((t.reject_probability(now) - 10.0 / 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn k_and_debug_show_the_settings() {
+        let t = AdaptiveThrottle::builder()
+            .k(3.5)
+            .window(Duration::from_secs(32))
+            .min_requests(7)
+            .build()
+            .unwrap();
+        assert_eq!(t.k(), 3.5);
+        assert_eq!(t.window(), Duration::from_secs(32));
+        assert_eq!(
+            format!("{t:?}"),
+            "AdaptiveThrottle { k: 3.5, window: 32s, min_requests: 7, .. }"
+        );
+    }
+
+    #[test]
+    fn validation_accepts_its_bounds() {
+        let b = AdaptiveThrottle::builder;
+        assert!(b().k(1.0).build().is_ok());
+        assert!(b().k(1000.0).build().is_ok());
+        assert_eq!(b().k(1000.5).build().unwrap_err().field(), "k");
+        assert!(b().window(Duration::from_millis(1_600)).build().is_ok());
+        assert!(b().window(Duration::from_secs(86_400)).build().is_ok());
+        let just_under = Duration::from_millis(1_600) - Duration::from_nanos(1);
+        assert_eq!(
+            b().window(just_under).build().unwrap_err().field(),
+            "window"
+        );
+        let just_over = Duration::from_secs(86_400) + Duration::from_nanos(1);
+        assert_eq!(b().window(just_over).build().unwrap_err().field(), "window");
     }
 
     #[test]
