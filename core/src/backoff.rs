@@ -646,10 +646,71 @@ mod tests {
     fn equal_jitter_keeps_the_lower_half() {
         let b = exp(1000, 2.0, 10_000, Jitter::Equal);
         let mut rng = Rng::with_seed(4);
+        let (mut lo, mut hi) = (u64::MAX, 0);
         for _ in 0..1000 {
             let d = b.delay_nanos(1, 0, &mut rng);
             assert!((1000 * MS..=2000 * MS).contains(&d));
+            lo = lo.min(d);
+            hi = hi.max(d);
         }
+        // And covers the upper half: 1000 draws reach both ends' tenths.
+        assert!(lo < 1100 * MS && hi > 1900 * MS, "[{lo}, {hi}]");
+    }
+
+    #[test]
+    fn jitter_names() {
+        let names = [
+            (Jitter::None, "none"),
+            (Jitter::Full, "full"),
+            (Jitter::Equal, "equal"),
+            (Jitter::Decorrelated, "decorrelated"),
+            (Jitter::Proportional(10), "proportional"),
+        ];
+        for (jitter, name) in names {
+            assert_eq!(jitter.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn the_default_cap() {
+        let s = Duration::from_secs;
+        // A constant backoff's cap is its delay; the others' is 10 s, or the
+        // base when that is longer.
+        let constant = Backoff::constant(s(1)).jitter(Jitter::Decorrelated).build();
+        assert_eq!(constant.unwrap().max_delay(), s(1));
+        assert_eq!(
+            Backoff::linear(s(1), s(1)).build().unwrap().max_delay(),
+            s(10)
+        );
+        let long = Backoff::exponential(s(30), 2.0).build().unwrap();
+        assert_eq!(long.max_delay(), s(30));
+        let ten = Backoff::exponential(s(10), 2.0).build().unwrap();
+        assert_eq!(ten.max_delay(), s(10));
+    }
+
+    #[test]
+    fn proportional_jitter_up_to_a_thousand_per_mille() {
+        let b = Backoff::constant(Duration::from_secs(1));
+        assert!(b.jitter(Jitter::Proportional(1000)).build().is_ok());
+        let err = b.jitter(Jitter::Proportional(1001)).build().unwrap_err();
+        assert_eq!(err.field(), "backoff.jitter");
+    }
+
+    #[test]
+    fn delay_is_delay_nanos_in_a_duration() {
+        let b = exp(100, 2.0, 60_000, Jitter::None);
+        let mut rng = Rng::with_seed(1);
+        assert_eq!(
+            b.delay(3, Duration::ZERO, &mut rng),
+            Duration::from_millis(800)
+        );
+        let b = exp(100, 2.0, 60_000, Jitter::Decorrelated);
+        let (mut a, mut c) = (Rng::with_seed(9), Rng::with_seed(9));
+        let prev = Duration::from_millis(300);
+        assert_eq!(
+            b.delay(0, prev, &mut a).as_nanos() as u64,
+            b.delay_nanos(0, 300 * MS, &mut c)
+        );
     }
 
     #[test]
