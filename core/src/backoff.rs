@@ -658,6 +658,14 @@ mod tests {
     }
 
     #[test]
+    fn delays_never_end() {
+        let b = exp(100, 2.0, 60_000, Jitter::Full);
+        let delays = b.delays(Rng::with_seed(3));
+        assert_eq!(delays.size_hint(), (usize::MAX, None));
+        assert_eq!(delays.skip(10_000).take(3).count(), 3);
+    }
+
+    #[test]
     fn jitter_names() {
         let names = [
             (Jitter::None, "none"),
