@@ -908,8 +908,41 @@ impl fmt::Debug for Permit<'_> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::format;
 
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn names_and_debug_forms() {
+        let names = [
+            (BreakerState::Closed, "closed"),
+            (BreakerState::Open, "open"),
+            (BreakerState::HalfOpen, "half_open"),
+        ];
+        for (state, name) in names {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(format!("{state}"), name);
+        }
+        let open = Open {
+            retry_in: Duration::from_millis(1500),
+        };
+        assert_eq!(format!("{open}"), "circuit open; retry in 1500 ms");
+        let b = CircuitBreaker::builder()
+            .failure_threshold(3)
+            .recovery_timeout(SEC * 7)
+            .build()
+            .unwrap();
+        assert_eq!(
+            format!("{b:?}"),
+            "CircuitBreaker { state: Closed, failure_threshold: 3, \
+             recovery_timeout: 7s, half_open_probes: 1, .. }"
+        );
+        let permit = b.try_acquire(at(1)).unwrap();
+        assert_eq!(
+            format!("{permit:?}"),
+            "Permit { generation: 0, probe: false }"
+        );
+    }
 
     fn at(s: u64) -> Instant {
         Instant::from_secs(s)
