@@ -913,6 +913,31 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
 
     #[test]
+    fn a_deadline_not_stored_yet_refuses_for_the_whole_timeout() {
+        // Another thread has moved the state word to a new generation and
+        // not yet stored that generation's deadline: a caller that sees the
+        // word unchanged on a second look refuses for the whole timeout
+        // rather than guessing from the older generation's deadline.
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(SEC * 5)
+            .probe_timeout(SEC * 3)
+            .build()
+            .unwrap();
+        b.try_acquire(at(0)).unwrap().failure(at(0));
+        assert_eq!(b.state(), BreakerState::Open);
+        let gen = generation(b.state.load(Ordering::Acquire));
+
+        let gen = next_generation(gen);
+        b.state.store(word(OPEN, gen, 0, 0, 0), Ordering::Release);
+        assert_eq!(b.try_acquire(at(100)).unwrap_err().retry_in, SEC * 5);
+
+        let gen = next_generation(gen);
+        b.state.store(word(HALF_OPEN, gen, 0, 1, 0), Ordering::Release);
+        assert_eq!(b.try_acquire(at(200)).unwrap_err().retry_in, SEC * 3);
+    }
+
+    #[test]
     fn names_and_debug_forms() {
         let names = [
             (BreakerState::Closed, "closed"),
