@@ -933,8 +933,83 @@ mod tests {
         assert_eq!(b.try_acquire(at(100)).unwrap_err().retry_in, SEC * 5);
 
         let gen = next_generation(gen);
-        b.state.store(word(HALF_OPEN, gen, 0, 1, 0), Ordering::Release);
+        b.state
+            .store(word(HALF_OPEN, gen, 0, 1, 0), Ordering::Release);
         assert_eq!(b.try_acquire(at(200)).unwrap_err().retry_in, SEC * 3);
+    }
+
+    #[test]
+    fn a_failure_rate_below_the_threshold_keeps_it_closed() {
+        // 50 % over windows of 10 calls, the consecutive rule out of reach.
+        let b = CircuitBreaker::builder()
+            .failure_threshold(100)
+            .failure_rate(0.5, 10, 10)
+            .build()
+            .unwrap();
+        for i in 0..10 {
+            let p = b.try_acquire(at(i)).unwrap();
+            if i % 3 == 0 {
+                p.failure(at(i)); // calls 0, 3, 6 and 9: 4 of 10
+            } else {
+                p.success(at(i));
+            }
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        // The next window: 5 failures of 10 reach the rate.
+        for i in 10..20 {
+            let p = b.try_acquire(at(i)).unwrap();
+            if i % 2 == 1 {
+                p.failure(at(i));
+            } else {
+                p.success(at(i));
+            }
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn a_stale_probe_given_back_frees_no_slot_of_a_later_round() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(SEC)
+            .probe_timeout(SEC)
+            .failure_rate(0.5, 100, 100)
+            .build()
+            .unwrap();
+        b.try_acquire(at(0)).unwrap().failure(at(0));
+        let lost = b.try_acquire(at(1)).unwrap().detach();
+        // The probe is overdue: a new round, whose probe is in flight.
+        let second = b.try_acquire(at(3)).unwrap().detach();
+        b.abandon(lost);
+        assert!(b.try_acquire(at(3)).is_err(), "the lost probe freed a slot");
+        // The second probe closes the breaker; a healthy call is counted.
+        b.record_success(second, at(3));
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.try_acquire(at(3)).unwrap().success(at(3));
+        b.abandon(lost);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_probe_given_back_twice_frees_one_slot() {
+        let b = CircuitBreaker::builder()
+            .failure_threshold(1)
+            .recovery_timeout(SEC)
+            .half_open_probes(2)
+            .build()
+            .unwrap();
+        assert_eq!(b.failure_threshold(), 1);
+        assert_eq!(b.half_open_probes(), 2);
+        b.try_acquire(at(0)).unwrap().failure(at(0));
+        let first = b.try_acquire(at(1)).unwrap().detach();
+        let second = b.try_acquire(at(1)).unwrap().detach();
+        b.record_success(first, at(1));
+        b.abandon(second);
+        b.abandon(second);
+        let third = b.try_acquire(at(1)).unwrap();
+        assert!(b.try_acquire(at(1)).is_err(), "one slot was freed twice");
+        third.success(at(1));
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
