@@ -1013,6 +1013,16 @@ mod tests {
     }
 
     #[test]
+    fn validation_accepts_its_bounds() {
+        let b = CircuitBreaker::builder;
+        assert!(b().failure_rate(1.0, 10, 10).build().is_ok());
+        let over = b().failure_rate(1.5, 10, 10).build().unwrap_err();
+        assert_eq!(over.field(), "failure_rate");
+        assert!(b().failure_rate(0.001, 65_535, 1).build().is_ok());
+        assert!(b().failure_threshold(65_535).half_open_probes(1000).build().is_ok());
+    }
+
+    #[test]
     fn names_and_debug_forms() {
         let names = [
             (BreakerState::Closed, "closed"),
