@@ -1019,7 +1019,27 @@ mod tests {
         let over = b().failure_rate(1.5, 10, 10).build().unwrap_err();
         assert_eq!(over.field(), "failure_rate");
         assert!(b().failure_rate(0.001, 65_535, 1).build().is_ok());
-        assert!(b().failure_threshold(65_535).half_open_probes(1000).build().is_ok());
+        assert!(b()
+            .failure_threshold(65_535)
+            .half_open_probes(1000)
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn permit_tokens_round_trip_through_bits() {
+        let token = |generation, probe| PermitToken { generation, probe };
+        assert_eq!(token(5, true).to_bits(), 0b1011);
+        assert_eq!(token(5, false).to_bits(), 0b1010);
+        assert_eq!(PermitToken::from_bits(0b1011), token(5, true));
+        assert_eq!(PermitToken::from_bits(0b1010), token(5, false));
+        assert_eq!(PermitToken::from_bits(u32::MAX), token(GEN_MASK, true));
+        for generation in [0, 1, 2, 1000, GEN_MASK] {
+            for probe in [false, true] {
+                let t = token(generation, probe);
+                assert_eq!(PermitToken::from_bits(t.to_bits()), t);
+            }
+        }
     }
 
     #[test]
