@@ -268,3 +268,45 @@ forward_budget!(
     #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
     std::sync::Arc<B>
 );
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{RetryBudget, Throttle};
+    use core::time::Duration;
+
+    #[test]
+    fn an_option_forwards_every_call_to_its_budget() {
+        let now = Instant::from_secs(1);
+        let f = Failure::transient();
+
+        let throttle = Some(Throttle::new(10, 0.5).unwrap());
+        let tokens = || throttle.as_ref().unwrap().tokens_milli();
+        throttle.on_failure(&f, now);
+        assert_eq!(tokens(), 9_000);
+        throttle.on_success(None, now);
+        assert_eq!(tokens(), 9_500);
+        assert!(throttle.try_retry(&f, now).is_some());
+        for _ in 0..5 {
+            throttle.on_failure(&f, now);
+        }
+        assert_eq!(tokens(), 4_500);
+        assert!(throttle.try_retry(&f, now).is_none());
+        assert!(!throttle.needs_time());
+
+        let ratio = Some(RetryBudget::new(0.5, 0, Duration::from_secs(10)).unwrap());
+        assert!(ratio.try_retry(&f, now).is_none());
+        ratio.on_request(now);
+        ratio.on_request(now);
+        assert!(ratio.try_retry(&f, now).is_some());
+        assert!(ratio.try_retry(&f, now).is_none());
+        assert!(ratio.needs_time());
+
+        let none: Option<Throttle> = None;
+        none.on_request(now);
+        none.on_failure(&f, now);
+        none.on_success(None, now);
+        assert!(none.try_retry(&f, now).is_some());
+        assert!(!none.needs_time());
+    }
+}
