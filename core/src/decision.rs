@@ -174,3 +174,36 @@ impl fmt::Display for GiveUp {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn every_reason_has_its_index_name_and_failure() {
+        let expected = [
+            ("not retryable", FailureClass::Permanent),
+            ("attempts exhausted", FailureClass::Transient),
+            ("budget exhausted", FailureClass::Overloaded),
+            ("deadline exceeded", FailureClass::Timeout),
+            ("unsafe to replay", FailureClass::Permanent),
+            ("server said stop", FailureClass::Overloaded),
+            ("circuit open", FailureClass::Overloaded),
+            ("client throttled", FailureClass::Overloaded),
+        ];
+        assert_eq!(GiveUp::ALL.len(), expected.len());
+        for (i, (reason, (name, class))) in GiveUp::ALL.iter().zip(expected).enumerate() {
+            assert_eq!(reason.index(), i);
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(reason.to_string(), name);
+            let failure = reason.into_failure();
+            assert_eq!(failure.class(), class, "{reason}");
+            assert!(failure.is_already_retried());
+            let stop = matches!(failure.retry_after(), Some(RetryAfter::Stop));
+            assert_eq!(stop, *reason == GiveUp::ServerSaidStop, "{reason}");
+        }
+    }
+}

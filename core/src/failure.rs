@@ -344,6 +344,21 @@ mod tests {
     use std::format;
 
     #[test]
+    fn every_class_has_its_index_and_name() {
+        let classes = [
+            (FailureClass::Transient, "transient"),
+            (FailureClass::Timeout, "timeout"),
+            (FailureClass::Overloaded, "overloaded"),
+            (FailureClass::Permanent, "permanent"),
+        ];
+        for (i, (class, name)) in classes.into_iter().enumerate() {
+            assert_eq!(class.index(), i);
+            assert_eq!(class.as_str(), name);
+            assert_eq!(format!("{class}"), name);
+        }
+    }
+
+    #[test]
     fn server_hints_round_trip() {
         let f = Failure::overloaded();
         assert_eq!(f.retry_after(), None);
