@@ -129,3 +129,35 @@ macro_rules! preset {
     }};
 }
 pub(crate) use preset;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn messages_name_the_field_and_the_rule() {
+        let cases = [
+            (
+                ConfigErrorKind::Zero,
+                "invalid backoff.base: must not be zero",
+            ),
+            (
+                ConfigErrorKind::NotFinite,
+                "invalid backoff.base: must be a finite number",
+            ),
+            (
+                ConfigErrorKind::OutOfRange("at least 1"),
+                "invalid backoff.base: must be at least 1",
+            ),
+        ];
+        for (kind, message) in cases {
+            let error = ConfigError::new("backoff.base", kind);
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.field(), "backoff.base");
+            assert_eq!(error.kind(), kind);
+        }
+    }
+}

@@ -183,6 +183,13 @@ mod tests {
     use std::string::ToString;
 
     #[test]
+    fn a_decision_s_wait() {
+        let after = Duration::from_millis(250);
+        assert_eq!(Decision::Retry { after }.retry_after(), Some(after));
+        assert_eq!(Decision::GiveUp(GiveUp::CircuitOpen).retry_after(), None);
+    }
+
+    #[test]
     fn every_reason_has_its_index_name_and_failure() {
         let expected = [
             ("not retryable", FailureClass::Permanent),

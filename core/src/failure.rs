@@ -344,6 +344,17 @@ mod tests {
     use std::format;
 
     #[test]
+    fn the_longest_hint_is_kept_and_longer_ones_are_capped_to_it() {
+        let longest = Duration::from_nanos(u64::MAX - 2);
+        let kept = Failure::transient().with_retry_after(RetryAfter::Delay(longest));
+        assert_eq!(kept.retry_after(), Some(RetryAfter::Delay(longest)));
+        for longer in [Duration::from_nanos(u64::MAX), Duration::MAX] {
+            let capped = Failure::transient().with_retry_after(RetryAfter::Delay(longer));
+            assert_eq!(capped.retry_after(), Some(RetryAfter::Delay(longest)));
+        }
+    }
+
+    #[test]
     fn every_class_has_its_index_and_name() {
         let classes = [
             (FailureClass::Transient, "transient"),
