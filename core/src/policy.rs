@@ -576,6 +576,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capped_attempts_only_lowers_the_limit() {
+        let p = RetryPolicy::builder().max_attempts(5).build().unwrap();
+        assert_eq!(p.capped_attempts(2).max_attempts(), 2);
+        assert_eq!(p.capped_attempts(4).max_attempts(), 4);
+        assert_eq!(p.capped_attempts(5).max_attempts(), 5);
+        assert_eq!(p.capped_attempts(9).max_attempts(), 5);
+        assert_eq!(p.capped_attempts(0).max_attempts(), 1);
+        assert_eq!(p.capped_attempts(1).max_attempts(), 1);
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let p = RetryPolicy::default();
         assert_eq!(p.max_attempts(), 3);

@@ -246,6 +246,49 @@ mod tests {
     }
 
     #[test]
+    fn units_convert_exactly_and_saturate() {
+        let t = Instant::from_nanos(1_234_567_891);
+        assert_eq!(t.as_nanos(), 1_234_567_891);
+        assert_eq!(t.as_micros(), 1_234_567);
+        assert_eq!(t.as_millis(), 1_234);
+        assert_eq!(t.since_origin(), Duration::from_nanos(1_234_567_891));
+        assert_eq!(Instant::from_micros(7).as_nanos(), 7_000);
+        assert_eq!(Instant::from_millis(7).as_nanos(), 7_000_000);
+        assert_eq!(Instant::from_secs(7).as_nanos(), 7_000_000_000);
+        assert_eq!(Instant::from_micros(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::from_millis(u64::MAX), Instant::MAX);
+    }
+
+    #[test]
+    fn arithmetic_saturates_at_both_ends() {
+        let (one, two) = (Instant::from_secs(1), Instant::from_secs(2));
+        let sec = Duration::from_secs(1);
+        assert_eq!(two.saturating_duration_since(one), sec);
+        assert_eq!(one.saturating_duration_since(two), Duration::ZERO);
+        assert_eq!(one.saturating_add(sec), two);
+        assert_eq!(two.saturating_sub(sec), one);
+        assert_eq!(one.saturating_sub(sec * 2), Instant::ZERO);
+        assert_eq!(Instant::MAX.saturating_add(sec), Instant::MAX);
+        let mut t = one;
+        t += sec;
+        assert_eq!(t, two);
+        assert_eq!(two - sec, one);
+        assert_eq!(two - one, sec);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn from_std_measures_from_the_origin() {
+        let origin = std::time::Instant::now();
+        let later = origin + Duration::from_millis(1_500);
+        assert_eq!(
+            Instant::from_std(origin, later),
+            Instant::from_millis(1_500)
+        );
+        assert_eq!(Instant::from_std(later, origin), Instant::ZERO);
+    }
+
+    #[test]
     fn backwards_clock_gives_zero() {
         assert_eq!(
             Instant::from_secs(1) - Instant::from_secs(2),
