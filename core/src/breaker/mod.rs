@@ -1067,6 +1067,7 @@ mod tests {
             "CircuitBreaker { state: Closed, failure_threshold: 3, \
              recovery_timeout: 7s, half_open_probes: 1, .. }"
         );
+        assert_eq!(b.failure_threshold(), 3);
         let permit = b.try_acquire(at(1)).unwrap();
         assert_eq!(
             format!("{permit:?}"),
