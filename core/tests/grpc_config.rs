@@ -318,6 +318,76 @@ mod retry_validation {
     }
 
     #[test]
+    fn counts_are_whole_non_negative_numbers_below_2_to_the_64() {
+        let range = |what| ServiceConfigErrorKind::Invalid(ConfigErrorKind::OutOfRange(what));
+        for (value, kind) in [
+            ("-1", range("at least 0")),
+            ("-2.5", range("at least 0")),
+            ("-0.5", range("at least 0")),
+            ("2.5", range("a whole number")),
+            ("1e20", range("an integer below 2^64")),
+            ("18446744073709551616.0", range("an integer below 2^64")),
+            (
+                "\"3\"",
+                ServiceConfigErrorKind::WrongType {
+                    expected: "an integer",
+                    found: "a string",
+                },
+            ),
+        ] {
+            let err = retry_error(&[("maxAttempts", Some(value))]);
+            assert_eq!(err.path(), "methodConfig[0].retryPolicy.maxAttempts");
+            assert_eq!(err.kind(), &kind, "maxAttempts {value}");
+        }
+        // A whole float is a count (proto3 JSON), up to just below 2^64.
+        let throttling = |value: &str| {
+            ServiceConfig::from_json(&format!(
+                r#"{{"retryThrottling": {{"maxTokens": {value}, "tokenRatio": 1}}}}"#
+            ))
+        };
+        for (value, expected) in [("3.0", 3), ("1000.0", 1000)] {
+            let config = throttling(value).unwrap();
+            assert_eq!(config.retry_throttling().unwrap().max_tokens(), expected);
+        }
+        // 1e19 is a count (below 2^64), then too many tokens.
+        let err = throttling("1e19").unwrap_err();
+        assert_eq!(err.path(), "retryThrottling.maxTokens");
+        assert_ne!(err.kind(), &range("an integer below 2^64"));
+        assert!(matches!(err.kind(), ServiceConfigErrorKind::Invalid(_)));
+        let config = ServiceConfig::from_json(&retry_config(&[("maxAttempts", Some("3.0"))]));
+        let method = config.unwrap();
+        let policy = method
+            .method("pkg.Svc", "M")
+            .unwrap()
+            .retry_policy()
+            .unwrap();
+        assert_eq!(policy.max_attempts(), 3);
+    }
+
+    #[test]
+    fn the_cap_on_max_attempts_is_at_least_two() {
+        let json = retry_config(&[("maxAttempts", Some("4"))]);
+        assert!(ServiceConfig::from_json_capped(&json, 2).is_ok());
+        for cap in [0, 1] {
+            let err = ServiceConfig::from_json_capped(&json, cap).unwrap_err();
+            assert_eq!(err.path(), "max_attempts_cap");
+        }
+    }
+
+    #[test]
+    fn wait_for_ready_is_read_when_present() {
+        let json = |flag: &str| format!(r#"{{"methodConfig": [{{"name": [{{}}]{flag}}}]}}"#);
+        for (flag, expected) in [
+            (r#", "waitForReady": false"#, Some(false)),
+            (r#", "waitForReady": true"#, Some(true)),
+            ("", None),
+        ] {
+            let config = ServiceConfig::from_json(&json(flag)).unwrap();
+            assert_eq!(config.method("a", "b").unwrap().wait_for_ready(), expected);
+        }
+    }
+
+    #[test]
     fn max_attempts_above_the_cap_is_the_cap() {
         for (value, cap, expected) in [
             ("5", 5, 5),
@@ -706,9 +776,42 @@ mod hostile_json {
             error(r#"{"retryThrottling": []}"#).path(),
             "retryThrottling"
         );
+        for (text, path, found) in [
+            (
+                r#"{"methodConfig": [{"name": [5]}]}"#,
+                "methodConfig[0].name[0]",
+                "a number",
+            ),
+            (
+                r#"{"retryThrottling": true}"#,
+                "retryThrottling",
+                "a boolean",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{}], "hedgingPolicy": []}]}"#,
+                "methodConfig[0].hedgingPolicy",
+                "an array",
+            ),
+        ] {
+            let err = error(text);
+            assert_eq!(err.path(), path, "{text}");
+            assert_eq!(
+                err.kind(),
+                &ServiceConfigErrorKind::WrongType {
+                    expected: "an object",
+                    found
+                },
+                "{text}"
+            );
+        }
+        let err = error(r#"{"methodConfig": [{"retryPolicy": "fast"}]}"#);
+        assert_eq!(err.path(), "methodConfig[0].retryPolicy");
         assert_eq!(
-            error(r#"{"methodConfig": [{"retryPolicy": "fast"}]}"#).path(),
-            "methodConfig[0].retryPolicy"
+            err.kind(),
+            &ServiceConfigErrorKind::WrongType {
+                expected: "an object",
+                found: "a string"
+            }
         );
         assert_eq!(
             error(r#"{"methodConfig": [{"waitForReady": "yes"}]}"#).path(),
