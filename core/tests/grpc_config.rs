@@ -485,10 +485,30 @@ mod retry_validation {
     }
 
     #[test]
+    fn durations_reach_proto3_s_ten_thousand_years_and_no_further() {
+        let longest = retry_config(&[("maxBackoff", Some("\"315576000000s\""))]);
+        let config = ServiceConfig::from_json(&longest).unwrap();
+        let policy = config
+            .method("pkg.Svc", "M")
+            .unwrap()
+            .retry_policy()
+            .unwrap();
+        // Read, then held in the backoff's nanoseconds (about 584 years).
+        assert_eq!(policy.backoff().max_delay(), Duration::from_nanos(u64::MAX));
+        let err = retry_error(&[("maxBackoff", Some("\"315576000001s\""))]);
+        assert_eq!(err.path(), "methodConfig[0].retryPolicy.maxBackoff");
+        assert_eq!(err.kind(), &ServiceConfigErrorKind::Duration);
+    }
+
+    #[test]
     fn the_multiplier_must_be_a_positive_number() {
-        for bad in ["0", "-2", "0.0"] {
+        for bad in ["0", "-2", "0.0", "-0.5"] {
             let err = retry_error(&[("backoffMultiplier", Some(bad))]);
             assert_eq!(err.path(), "methodConfig[0].retryPolicy.backoffMultiplier");
+            assert!(
+                matches!(err.kind(), ServiceConfigErrorKind::Invalid(_)),
+                "{bad}: a number out of range, not a wrong type"
+            );
         }
         let err = retry_error(&[("backoffMultiplier", Some("\"2\""))]);
         assert!(matches!(
