@@ -206,6 +206,56 @@ fn max_attempts_is_capped_at_five_and_at_least_two() {
     );
 }
 
+#[test]
+fn the_client_cap_is_between_two_and_five() {
+    let capped = |cap| {
+        HedgingPolicy::builder()
+            .max_attempts(5)
+            .attempts_cap(cap)
+            .build()
+    };
+    for cap in [2, 3, 5] {
+        assert_eq!(capped(cap).unwrap().max_attempts(), cap);
+    }
+    for cap in [0, 1, 6, u32::MAX] {
+        assert_eq!(
+            capped(cap).unwrap_err().field(),
+            "attempts_cap",
+            "cap {cap}"
+        );
+    }
+}
+
+#[test]
+fn answers_for_copies_not_in_flight_change_nothing() {
+    let p = policy(3, 100);
+    let mut h = Hedge::new(&p, at(0));
+    assert_eq!(h.poll(at(0)), HedgeStep::Send(0));
+    // Copies 1 and 7 were never sent; 9 is beyond any copy.
+    for n in [1, 7, 9] {
+        assert_eq!(h.succeeded(n, at(10)), HedgeStep::WaitUntil(at(100)));
+        assert_eq!(
+            h.failed(n, &Failure::permanent(), at(10)),
+            HedgeStep::WaitUntil(at(100))
+        );
+    }
+    assert_eq!(h.in_flight(), 1);
+    // Copy 0 fails: it is no longer in flight, and a second answer from it
+    // is ignored too.
+    assert_eq!(
+        h.failed(0, &Failure::transient(), at(20)),
+        HedgeStep::Send(1)
+    );
+    assert_eq!(h.succeeded(0, at(20)), HedgeStep::WaitUntil(at(120)));
+    assert_eq!(h.succeeded(1, at(30)), HedgeStep::Finished(Ok(1)));
+    // After the end, answers change nothing either.
+    assert_eq!(h.succeeded(1, at(40)), HedgeStep::Finished(Ok(1)));
+    assert_eq!(
+        h.failed(1, &Failure::permanent(), at(40)),
+        HedgeStep::Finished(Ok(1))
+    );
+}
+
 /// Found by the `hedge` fuzz target: without a deadline, a clock at the end
 /// of time (`Instant::MAX`, the "no deadline" value) made the call give up
 /// with `DeadlineExceeded`; and a deadline beyond the end of time is none.
