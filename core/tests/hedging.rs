@@ -231,8 +231,8 @@ fn answers_for_copies_not_in_flight_change_nothing() {
     let p = policy(3, 100);
     let mut h = Hedge::new(&p, at(0));
     assert_eq!(h.poll(at(0)), HedgeStep::Send(0));
-    // Copies 1 and 7 were never sent; 9 is beyond any copy.
-    for n in [1, 7, 9] {
+    // Copies 1 and 7 were never sent; 8 and 9 are beyond any copy.
+    for n in [1, 7, 8, 9, u32::MAX] {
         assert_eq!(h.succeeded(n, at(10)), HedgeStep::WaitUntil(at(100)));
         assert_eq!(
             h.failed(n, &Failure::permanent(), at(10)),
