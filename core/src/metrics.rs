@@ -281,3 +281,52 @@ impl fmt::Debug for Metrics {
         self.snapshot().fmt(f)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::format;
+    use std::vec::Vec;
+
+    #[test]
+    fn a_snapshot_reads_every_counter() {
+        let m = Metrics::new();
+        let bump = |f: fn(&Metrics), n| (0..n).for_each(|_| f(&m));
+        bump(Metrics::attempt, 2);
+        bump(Metrics::retry, 3);
+        bump(Metrics::success, 4);
+        bump(Metrics::breaker_opened, 5);
+        bump(Metrics::breaker_half_opened, 6);
+        bump(Metrics::breaker_closed, 7);
+        bump(Metrics::breaker_rejected, 8);
+        m.give_up(GiveUp::CircuitOpen);
+        m.give_up(GiveUp::CircuitOpen);
+        m.give_up(GiveUp::DeadlineExceeded);
+        let s = m.snapshot();
+        assert_eq!(
+            [
+                s.attempts(),
+                s.retries(),
+                s.successes(),
+                s.breaker_opened(),
+                s.breaker_half_opened(),
+                s.breaker_closed(),
+                s.breaker_rejected(),
+            ],
+            [2, 3, 4, 5, 6, 7, 8]
+        );
+        let counts = s.give_ups();
+        assert_eq!(counts.get(GiveUp::CircuitOpen), 2);
+        assert_eq!(counts.get(GiveUp::DeadlineExceeded), 1);
+        assert_eq!(counts.total(), 3);
+        let listed: Vec<_> = counts.iter().collect();
+        assert_eq!(listed.len(), GiveUp::ALL.len());
+        for (reason, n) in listed {
+            assert_eq!(n, counts.get(reason), "{reason}");
+        }
+        assert_eq!(format!("{m:?}"), format!("{s:?}"));
+        assert!(format!("{m:?}").contains("breaker_rejected: 8"));
+    }
+}

@@ -576,6 +576,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn policies_compare_their_metrics_sink_by_address() {
+        extern crate std;
+        use core::hash::{Hash, Hasher};
+        use std::collections::hash_map::DefaultHasher;
+        static ONE: Metrics = Metrics::new();
+        static OTHER: Metrics = Metrics::new();
+        let with = |m: &'static Metrics| RetryPolicy::builder().metrics(m).build().unwrap();
+        let hash = |p: &RetryPolicy| {
+            let mut h = DefaultHasher::new();
+            p.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(with(&ONE), with(&ONE));
+        assert_ne!(with(&ONE), with(&OTHER));
+        assert_ne!(with(&ONE), RetryPolicy::default());
+        assert_eq!(hash(&with(&ONE)), hash(&with(&ONE)));
+        assert_ne!(hash(&with(&ONE)), hash(&with(&OTHER)));
+    }
+
+    #[test]
+    fn per_class_limits() {
+        let p = RetryPolicy::builder()
+            .max_attempts(4)
+            .max_attempts_for(FailureClass::Timeout, 2)
+            .build()
+            .unwrap();
+        assert_eq!(p.max_attempts_for(FailureClass::Timeout), Some(2));
+        assert_eq!(p.max_attempts_for(FailureClass::Transient), None);
+        assert_eq!(p.max_attempts_for(FailureClass::Permanent), Some(1));
+    }
+
+    #[test]
     fn capped_attempts_only_lowers_the_limit() {
         let p = RetryPolicy::builder().max_attempts(5).build().unwrap();
         assert_eq!(p.capped_attempts(2).max_attempts(), 2);

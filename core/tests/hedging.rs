@@ -207,6 +207,22 @@ fn max_attempts_is_capped_at_five_and_at_least_two() {
 }
 
 #[test]
+fn a_hedge_shows_its_deadline_and_state() {
+    let p = HedgingPolicy::builder()
+        .max_attempts(2)
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut h = Hedge::new(&p, at(500));
+    assert_eq!(h.deadline(), Some(at(1_500)));
+    assert_eq!(h.poll(at(500)), HedgeStep::Send(0));
+    assert_eq!(
+        format!("{h:?}"),
+        "Hedge { sent: 1, in_flight: 1, next_at: Instant { nanos: 600000000 }, stopped: None, finished: None, .. }"
+    );
+}
+
+#[test]
 fn the_client_cap_is_between_two_and_five() {
     let capped = |cap| {
         HedgingPolicy::builder()
