@@ -608,6 +608,20 @@ mod tests {
     }
 
     #[test]
+    fn per_class_limits_go_up_to_255() {
+        let limit = |n| {
+            RetryPolicy::builder()
+                .max_attempts_for(FailureClass::Overloaded, n)
+                .build()
+        };
+        let p = limit(255).unwrap();
+        assert_eq!(p.max_attempts_for(FailureClass::Overloaded), Some(255));
+        for bad in [0, 256] {
+            assert_eq!(limit(bad).unwrap_err().field(), "max_attempts_for", "{bad}");
+        }
+    }
+
+    #[test]
     fn capped_attempts_only_lowers_the_limit() {
         let p = RetryPolicy::builder().max_attempts(5).build().unwrap();
         assert_eq!(p.capped_attempts(2).max_attempts(), 2);
