@@ -242,6 +242,10 @@ mod tests {
         assert_eq!(Instant::from_secs(1) + max, Instant::MAX);
         assert_eq!(Instant::from_secs(1) - max, Instant::ZERO);
         assert_eq!(duration_to_nanos(max), u64::MAX);
+        // 2^64 ns (whose low 64 bits are zero) saturates too.
+        let just_over = Duration::from_nanos(u64::MAX) + Duration::from_nanos(1);
+        assert_eq!(duration_to_nanos(just_over), u64::MAX);
+        assert_eq!(duration_to_nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
         assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
     }
 
