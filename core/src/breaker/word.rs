@@ -58,13 +58,15 @@ pub(super) const fn not_older(a: u16, b: u16) -> bool {
     (a.wrapping_sub(b) & GEN_MASK) < (1 << (GEN_BITS - 1))
 }
 
-/// The deadline word of generation `gen`: `now + timeout`, rounded up to
-/// whole milliseconds, saturating at 48 bits.
+/// Every instant, in whole milliseconds, fits the deadline word's 48 bits
+/// (u64::MAX ns is about 1.8e13 ms; 48 bits hold 2.8e14).
+const _: () = assert!(u64::MAX.div_ceil(NANOS_PER_MS) <= MS_MASK);
+
+/// The deadline word of generation `gen`: `now + timeout` (saturating),
+/// rounded up to whole milliseconds.
 pub(super) const fn deadline_word(gen: u16, now: Instant, timeout_nanos: u64) -> u64 {
     let nanos = now.as_nanos().saturating_add(timeout_nanos);
-    let ms = nanos.div_ceil(NANOS_PER_MS);
-    let ms = if ms > MS_MASK { MS_MASK } else { ms };
-    ((gen as u64) << 48) | ms
+    ((gen as u64) << 48) | nanos.div_ceil(NANOS_PER_MS)
 }
 
 /// The generation a deadline word belongs to.
