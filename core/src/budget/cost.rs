@@ -213,6 +213,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bucket_does_not_read_the_clock() {
+        assert!(!CostBucket::aws_standard().needs_time());
+    }
+
+    #[test]
     fn aws_standard_arithmetic() {
         let b = CostBucket::aws_standard();
         let now = Instant::ZERO;

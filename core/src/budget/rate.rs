@@ -123,6 +123,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn as_a_budget_it_grants_the_burst_then_the_rate() {
+        let b = RateBudget::new(1.0, 2).unwrap();
+        let (f, now) = (Failure::transient(), Instant::from_secs(10));
+        let granted = (0..5).filter(|_| b.try_retry(&f, now).is_some()).count();
+        assert_eq!(granted, 2);
+        assert!(b
+            .try_retry(&f, now + core::time::Duration::from_secs(1))
+            .is_some());
+        assert!(b.needs_time());
+    }
+
+    #[test]
     fn sustained_rate_is_per_second() {
         let b = RateBudget::new(10.0, 5).unwrap();
         let mut granted = 0;

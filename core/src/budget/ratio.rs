@@ -379,6 +379,21 @@ mod tests {
     }
 
     #[test]
+    fn an_emptied_reserve_refills_at_its_rate() {
+        // 10 retries a second, up to 100 (10 s × 10/s); no deposits.
+        let b = RetryBudget::new(0.0, 10, TTL).unwrap();
+        let start = Instant::from_secs(100);
+        assert_eq!((0..200).take_while(|_| b.withdraw(start)).count(), 100);
+        assert_eq!(b.available_milli(start), 0);
+        // One second (100 of the ttl's 1000 ticks) refills 10 retries.
+        let one = Instant::from_secs(101);
+        assert_eq!(b.available_milli(one), 10_000);
+        assert_eq!((0..200).take_while(|_| b.withdraw(one)).count(), 10);
+        // Two and a half more seconds: 25 more.
+        assert_eq!(b.available_milli(Instant::from_millis(103_500)), 25_000);
+    }
+
+    #[test]
     fn backwards_clock_changes_nothing() {
         let b = RetryBudget::new(0.5, 1, TTL).unwrap();
         b.deposit(Instant::from_secs(100));
