@@ -835,3 +835,11 @@ mod hedging {
         assert_eq!(world.live_timers(), 0);
     }
 }
+
+#[test]
+fn the_last_attempt_gives_its_error_by_reference_and_by_value() {
+    assert_eq!(LastAttempt::Failed(7u8).error(), Some(&7));
+    assert_eq!(LastAttempt::Failed(7u8).into_error(), Some(7));
+    assert_eq!(LastAttempt::<u8>::TimedOut.into_error(), None);
+    assert_eq!(LastAttempt::<u8>::TimedOut.error(), None);
+}
