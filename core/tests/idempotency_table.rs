@@ -457,3 +457,19 @@ fn a_run_time_limit_below_n_is_a_hard_capacity() {
         "capacity"
     );
 }
+
+#[test]
+fn defaults_keep_keys_a_day_and_show_in_debug() {
+    let table: IdempotencyTable<u8, u16, 4> = IdempotencyTable::new();
+    assert_eq!(table.ttl(), Duration::from_secs(24 * 60 * 60));
+    let shared: SyncTable = SyncIdempotencyTable::new();
+    let shown = format!("{shared:?}");
+    assert!(
+        shown.starts_with("SyncIdempotencyTable { table: "),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!(
+        "{:?}",
+        IdempotencyTable::<u8, u16, RESERVED>::new()
+    )));
+}
