@@ -25,8 +25,10 @@ struct World(Rc<WorldInner>);
 #[derive(Default)]
 struct WorldInner {
     now: Cell<u64>,
-    /// Deadlines (ms) of the timers alive now.
-    timers: RefCell<Vec<u64>>,
+    /// The timers alive now: id, deadline (ms), and whether the last poll
+    /// left it armed (returned `Pending`, so it will wake the task at its
+    /// deadline). A timer that returned `Ready` wakes no one any more.
+    timers: RefCell<Vec<(u32, u64, bool)>>,
     /// Timers created so far, and dropped so far.
     created: Cell<u32>,
     dropped: Cell<u32>,
@@ -39,10 +41,12 @@ impl World {
 
     fn timer(&self, ms: u64) -> Timer {
         let at = self.now_ms().saturating_add(ms);
-        self.0.created.set(self.0.created.get() + 1);
-        self.0.timers.borrow_mut().push(at);
+        let id = self.0.created.get();
+        self.0.created.set(id + 1);
+        self.0.timers.borrow_mut().push((id, at, false));
         Timer {
             world: self.clone(),
+            id,
             at,
         }
     }
@@ -52,16 +56,24 @@ impl World {
     }
 
     /// Polls `future` to completion, advancing time to the next timer
-    /// whenever it is pending. Panics if it is pending with no timer.
+    /// whenever it is pending. Panics if it is pending with no armed timer:
+    /// on a real executor nothing would wake it again.
     fn run<F: IntoFuture>(&self, future: F) -> F::Output {
-        let mut future = pin!(future.into_future());
+        self.poll_to_end(pin!(future.into_future()))
+    }
+
+    /// [`World::run`] on a future the caller keeps (to look at what it
+    /// still holds once it has answered).
+    fn poll_to_end<F: Future + ?Sized>(&self, mut future: Pin<&mut F>) -> F::Output {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return out;
             }
-            let next = self.0.timers.borrow().iter().copied().min();
-            let next = next.expect("pending with no timer: the future would hang");
+            let timers = self.0.timers.borrow();
+            let next = timers.iter().filter(|t| t.2).map(|t| t.1).min();
+            let next = next.expect("pending with no armed timer: the future would hang");
+            drop(timers);
             self.0.now.set(self.0.now.get().max(next));
         }
     }
@@ -99,13 +111,25 @@ impl Sleeper for World {
 
 struct Timer {
     world: World,
+    id: u32,
     at: u64,
+}
+
+impl Timer {
+    fn arm(&self, armed: bool) {
+        let mut timers = self.world.0.timers.borrow_mut();
+        if let Some(t) = timers.iter_mut().find(|t| t.0 == self.id) {
+            t.2 = armed;
+        }
+    }
 }
 
 impl Future for Timer {
     type Output = ();
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.world.now_ms() >= self.at {
+        let ready = self.world.now_ms() >= self.at;
+        self.arm(!ready);
+        if ready {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -116,7 +140,7 @@ impl Future for Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         let mut timers = self.world.0.timers.borrow_mut();
-        if let Some(i) = timers.iter().position(|&t| t == self.at) {
+        if let Some(i) = timers.iter().position(|t| t.0 == self.id) {
             timers.swap_remove(i);
         }
         self.world.0.dropped.set(self.world.0.dropped.get() + 1);
@@ -809,6 +833,92 @@ mod hedging {
     }
 
     #[test]
+    fn each_of_the_five_copies_can_win() {
+        for winner in 0..5u64 {
+            let world = World::default();
+            let mut latencies = [1000; 5];
+            latencies[winner as usize] = 5;
+            let svc = Replicas::new(&world, &latencies, &[Ok(0), Ok(1), Ok(2), Ok(3), Ok(4)]);
+            let policy = hedging(5, 10);
+            let out = world.run(
+                (|| svc.call())
+                    .hedge(&policy)
+                    .sleeper(world.clone())
+                    .clock(world.clone()),
+            );
+            assert_eq!(out, Ok(winner as u32), "copy {winner}");
+            assert_eq!(world.now_ms(), winner * 10 + 5, "copy {winner}");
+            assert_eq!(svc.sent.get() as u64, winner + 1, "copy {winner}");
+            assert_eq!(svc.cancelled.get() as u64, winner, "copy {winner}");
+        }
+    }
+
+    #[test]
+    fn the_losers_are_cancelled_when_the_answer_comes_not_when_the_future_goes() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[1000, 10, 1000], &[Ok(1), Ok(2), Ok(3)]);
+        let policy = hedging(3, 5);
+        let future = (|| svc.call())
+            .hedge(&policy)
+            .sleeper(world.clone())
+            .clock(world.clone())
+            .into_future();
+        let mut future = pin!(future);
+        assert!(format!("{future:?}").starts_with("HedgeFuture"));
+        assert_eq!(world.poll_to_end(future.as_mut()), Ok(2));
+        // The future is still alive, but holds nothing any more.
+        assert_eq!(world.now_ms(), 15);
+        assert_eq!(
+            svc.cancelled.get(),
+            2,
+            "copies 0 and 2 dropped with the answer"
+        );
+        assert_eq!(world.live_timers(), 0);
+    }
+
+    /// A clock a millisecond behind the world's timers (a clock and a
+    /// sleeper from different sources, or of different resolution).
+    #[derive(Clone)]
+    struct Lagging(World);
+
+    impl Clock for Lagging {
+        fn now(&self) -> Instant {
+            Instant::from_millis(self.0.now_ms().saturating_sub(1))
+        }
+    }
+
+    #[test]
+    fn a_timer_that_fires_before_the_clock_shows_the_time_is_armed_again() {
+        let world = World::default();
+        let svc = Replicas::new(&world, &[1000, 10, 1000], &[Ok(1), Ok(2), Ok(3)]);
+        let policy = hedging(3, 50);
+        let out = world.run(
+            (|| svc.call())
+                .hedge(&policy)
+                .sleeper(world.clone())
+                .clock(Lagging(world.clone())),
+        );
+        assert_eq!(out, Ok(2));
+        // The timer for 50 ms fired when the clock said 49: one more
+        // millisecond's timer, then copy 1 went out (at 51 ms by the
+        // world, 50 by the clock) and answered 10 ms later.
+        assert_eq!(world.now_ms(), 61);
+        assert_eq!(svc.cancelled.get(), 1);
+    }
+
+    #[test]
+    fn the_builder_shows_its_policy() {
+        let policy = hedging(3, 5);
+        let world = World::default();
+        let svc = Replicas::new(&world, &[1], &[Ok(1)]);
+        let shown = format!("{:?}", (|| svc.call()).hedge(&policy));
+        assert!(
+            shown.starts_with("Hedging { policy: HedgingPolicy"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn the_deadline_cancels_every_copy() {
         let world = World::default();
         let svc = Replicas::new(&world, &[10_000, 10_000, 10_000], &[Ok(1), Ok(2), Ok(3)]);
@@ -842,4 +952,41 @@ fn the_last_attempt_gives_its_error_by_reference_and_by_value() {
     assert_eq!(LastAttempt::Failed(7u8).into_error(), Some(7));
     assert_eq!(LastAttempt::<u8>::TimedOut.into_error(), None);
     assert_eq!(LastAttempt::<u8>::TimedOut.error(), None);
+}
+
+#[test]
+fn a_retry_error_gives_back_the_operations_error() {
+    let e = RetryError::new(GiveUp::NotRetryable, 1, LastAttempt::Failed(503u16));
+    assert_eq!(e.into_error(), Some(503));
+}
+
+#[test]
+fn the_builder_shows_its_settings() {
+    let policy = policy(3, 100);
+    let world = World::default();
+    let svc = Service::new(&world, 5, &[Ok(7)]);
+    let shown = format!("{:?}", (|| svc.call()).retry(&policy).on(&world));
+    assert!(
+        shown.starts_with("Retrying { policy: RetryPolicy"),
+        "{shown}"
+    );
+    assert!(shown.contains("breaker: false"), "{shown}");
+}
+
+#[test]
+fn a_borrowed_clock_reads_the_clock_it_borrows() {
+    let world = World::default();
+    world.0.now.set(42);
+    assert_eq!(Clock::now(&&world), Instant::from_millis(42));
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn the_std_clock_moves_forward() {
+    use stormguard::driver::StdClock;
+    let a = StdClock.now();
+    std::thread::sleep(MS * 2);
+    // `thread::sleep` sleeps at least as long as asked, on the same
+    // monotonic clock: no timing assumption beyond that.
+    assert!(StdClock.now().saturating_duration_since(a) >= MS * 2);
 }

@@ -216,3 +216,44 @@ fn without_a_key_the_gate_refuses_to_replay_a_lost_response() {
     assert_eq!(receipt, Err(GiveUp::UnsafeToReplay));
     assert_eq!((attempts, bank.balance), (1, 70));
 }
+
+#[test]
+fn every_random_bit_of_a_generated_key_varies() {
+    // RFC 9562 §5.4: 122 random bits; the version nibble (bits 76..80) and
+    // the variant (bits 62..64) are fixed.
+    const FIXED: u128 = (0xf << 76) | (0b11 << 62);
+    let mut rng = Random::with_seed(11);
+    let (mut ones, mut zeros) = (0u128, 0u128);
+    for _ in 0..256 {
+        let bits = IdempotencyKey::from_rng(&mut rng).as_u128();
+        ones |= bits;
+        zeros |= !bits;
+    }
+    assert_eq!(
+        ones & zeros,
+        !FIXED,
+        "bits that never changed: {:#x}",
+        !(ones & zeros) & !FIXED
+    );
+}
+
+#[test]
+fn parse_errors_say_what_was_wrong_and_where() {
+    let shown = |text: &str| {
+        IdempotencyKey::parse(text.as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        shown("abc"),
+        "invalid idempotency key: expected 36 characters, found 3"
+    );
+    assert_eq!(
+        shown("0123456789abcdef0123456789abcdef0123"),
+        "invalid idempotency key: expected '-' at byte 8"
+    );
+    assert_eq!(
+        shown("0123456x-89ab-4def-8123-456789abcdef"),
+        "invalid idempotency key: expected a hex digit at byte 7"
+    );
+}

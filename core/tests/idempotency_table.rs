@@ -473,3 +473,16 @@ fn defaults_keep_keys_a_day_and_show_in_debug() {
         IdempotencyTable::<u8, u16, RESERVED>::new()
     )));
 }
+
+#[test]
+fn the_shared_table_gives_back_what_it_holds() {
+    let shared: SyncTable = SyncIdempotencyTable::new();
+    let now = Instant::from_millis(0);
+    let Begin::Execute(ticket) = shared.begin(7, 1, now) else {
+        panic!("a new key runs")
+    };
+    shared.complete(ticket, 200, now).unwrap();
+    let mut table = shared.into_inner();
+    assert_eq!(table.live_entries(now), 1);
+    assert!(matches!(table.begin(7, 1, now), Begin::Replay(200)));
+}

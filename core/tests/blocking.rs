@@ -1,6 +1,7 @@
 //! The blocking driver, tested like the async one: on a virtual clock that
 //! its sleeps move forward (every figure exact), plus one run on the real
 //! `std::thread::sleep`.
+#![cfg(feature = "std")]
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
