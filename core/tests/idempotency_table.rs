@@ -486,3 +486,134 @@ fn the_shared_table_gives_back_what_it_holds() {
     assert_eq!(table.live_entries(now), 1);
     assert!(matches!(table.begin(7, 1, now), Begin::Replay(200)));
 }
+
+/// A hasher under which every key has the same hash: the index must then
+/// tell keys apart by comparing them, and remove the entry it was asked to.
+#[derive(Default)]
+struct EveryKeyCollides;
+
+impl core::hash::Hasher for EveryKeyCollides {
+    fn finish(&self) -> u64 {
+        0x5eed
+    }
+
+    fn write(&mut self, _bytes: &[u8]) {}
+}
+
+#[test]
+fn keys_whose_hashes_collide_stay_apart() {
+    let mut t = IdempotencyTable::<u32, u32, 8, EveryKeyCollides>::new();
+    let now = Instant::from_secs(1);
+    let Begin::Execute(one) = t.begin(1, 0, now) else {
+        panic!("a new key runs")
+    };
+    // Same hash, different key: it runs too, and is not a mismatch.
+    let Begin::Execute(two) = t.begin(2, 0xbad, now) else {
+        panic!("a key with the same hash is a different key")
+    };
+    let Begin::Execute(three) = t.begin(3, 0, now) else {
+        panic!("a third colliding key runs")
+    };
+    // Releasing the second key takes its own entry out of the index, not
+    // the first one found with its hash.
+    t.abort(two).unwrap();
+    assert_eq!(t.begin(1, 0, now), Begin::InProgress);
+    assert_eq!(t.begin(3, 0, now), Begin::InProgress);
+    let Begin::Execute(two) = t.begin(2, 0, now) else {
+        panic!("an aborted key runs again")
+    };
+    t.complete(one, 10, now).unwrap();
+    t.complete(two, 20, now).unwrap();
+    t.complete(three, 30, now).unwrap();
+    assert_eq!(t.begin(1, 0, now), Begin::Replay(&10));
+    assert_eq!(t.begin(2, 0, now), Begin::Replay(&20));
+    assert_eq!(t.begin(3, 0, now), Begin::Replay(&30));
+    assert_eq!(t.begin(2, 0xbad, now), Begin::Mismatch);
+    assert_eq!(t.live_entries(now), 3);
+}
+
+#[test]
+fn the_limit_may_be_the_whole_table_and_capacity_says_which() {
+    assert_eq!(IdempotencyTable::<u8, u8, 4>::new().capacity(), 4);
+    assert_eq!(
+        IdempotencyTable::<u8, u8, 4>::new()
+            .with_limit(3)
+            .unwrap()
+            .capacity(),
+        3
+    );
+    let mut t = IdempotencyTable::<u8, u8, 4>::new().with_limit(4).unwrap();
+    assert_eq!(t.capacity(), 4);
+    let now = Instant::ZERO;
+    for key in 0..4 {
+        assert!(
+            matches!(t.begin(key, 0, now), Begin::Execute(_)),
+            "key {key}"
+        );
+    }
+    assert_eq!(t.begin(4, 0, now), Begin::Full);
+}
+
+#[test]
+fn an_expired_key_waits_while_a_lowered_limit_is_exceeded() {
+    let ttl = Duration::from_secs(10);
+    let mut t = IdempotencyTable::<u8, u8, 8>::with_ttl(ttl).unwrap();
+    let start = Instant::ZERO;
+    let later = start + Duration::from_secs(5);
+    for (key, at) in [(1, start), (2, later), (3, later), (4, later)] {
+        let Begin::Execute(ticket) = t.begin(key, 0, at) else {
+            panic!("key {key} runs")
+        };
+        t.complete(ticket, key, at).unwrap();
+    }
+    // The limit drops to 2 while 4 entries are stored.
+    let mut t = t.with_limit(2).unwrap();
+    // Key 1 has expired, the other three have not: taking key 1's place
+    // again would keep the table over its limit, so the answer is Full.
+    let at = start + Duration::from_secs(12);
+    assert_eq!(t.begin(1, 0, at), Begin::Full);
+    assert_eq!(t.live_entries(at), 3);
+    // Once they have expired too, key 1 runs again.
+    let at = later + ttl;
+    assert!(matches!(t.begin(1, 0, at), Begin::Execute(_)));
+    assert_eq!(t.live_entries(at), 1);
+}
+
+#[test]
+fn each_answer_has_its_http_status() {
+    let mut t = IdempotencyTable::<u8, u8, 4>::new();
+    let execute = t.begin(1, 0, Instant::ZERO);
+    assert!(matches!(execute, Begin::Execute(_)));
+    assert_eq!(execute.refusal_status(), None);
+    assert_eq!(Begin::Replay(()).refusal_status(), None);
+    assert_eq!(Begin::<()>::InProgress.refusal_status(), Some(409));
+    assert_eq!(Begin::<()>::Mismatch.refusal_status(), Some(422));
+    assert_eq!(Begin::<()>::Full.refusal_status(), Some(503));
+}
+
+#[test]
+fn a_table_and_a_stale_ticket_describe_themselves() {
+    let mut t = IdempotencyTable::<u8, u8, 4>::with_timeouts(
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+    .unwrap()
+    .with_limit(3)
+    .unwrap();
+    let Begin::Execute(ticket) = t.begin(1, 0, Instant::from_secs(2)) else {
+        panic!("a new key runs")
+    };
+    assert_eq!(
+        format!("{t:?}"),
+        "IdempotencyTable { capacity: 3, entries: 1, ttl: 60s, in_flight_timeout: 1s, \
+         latest: Instant { nanos: 2000000000 }, .. }"
+    );
+    // The lease runs out: the ticket is stale.
+    let _ = t.begin(2, 0, Instant::from_secs(5));
+    let stale = t.complete(ticket, 9, Instant::from_secs(5)).unwrap_err();
+    assert_eq!(
+        stale.to_string(),
+        "stale idempotency ticket: its lease ran out, the key may belong to another execution"
+    );
+    assert_eq!(stale.into_response(), 9);
+}
