@@ -9,6 +9,7 @@ an app behind `stormguard.asgi.IdempotencyMiddleware`.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -18,9 +19,11 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
+import weakref
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 import redis
@@ -28,6 +31,44 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 TESTS = Path(__file__).resolve().parent
+
+
+# Every socket a test opens, to find those only the cycle collector frees.
+# Such a socket is closed by whichever finalizer the collector happens to run
+# first -- its owner's (quietly) or its own (a ResourceWarning, which fails
+# the run at exit, long after the test that leaked it). Checking after each
+# test turns that rare, order-dependent failure into a certain one.
+_SOCKETS: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
+_socket_init = socket.socket.__init__
+
+
+def _recording_init(self: socket.socket, *args: Any, **kwargs: Any) -> None:
+    _socket_init(self, *args, **kwargs)
+    _SOCKETS.add(self)
+
+
+socket.socket.__init__ = _recording_init  # type: ignore[method-assign]
+
+
+def _open(sockets: "weakref.WeakSet[socket.socket]") -> List[socket.socket]:
+    return [s for s in list(sockets) if s.fileno() != -1]
+
+
+@pytest.fixture(autouse=True)
+def no_socket_left_to_the_cycle_collector() -> Iterator[None]:
+    """Fails a test that leaves an open socket in a reference cycle (a
+    client it did not close)."""
+    before = set(map(id, _open(_SOCKETS)))
+    yield
+    left = [weakref.ref(s) for s in _open(_SOCKETS) if id(s) not in before]
+    if not left:
+        return
+    described = {id(r): repr(r()) for r in left}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    freed = [described[id(r)] for r in left if r() is None]
+    assert not freed, f"sockets left open for the cycle collector to close: {freed}"
 
 
 def free_port(bus: bool = False) -> int:

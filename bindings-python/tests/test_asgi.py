@@ -58,13 +58,14 @@ class App:
 def run(server_url: str, test: Callable[[httpx.AsyncClient, App], Awaitable[None]], **options: Any) -> None:
     async def main() -> None:
         app = App()
-        store = AsyncRedisStore.from_url(server_url, prefix=f"asgi{uuid.uuid4().hex[:6]}:",
-                                         attempt_timeout=0.3, attempts=2, deadline=1.0)
-        wrapped = IdempotencyMiddleware(app, store, **options)
-        transport = httpx.ASGITransport(app=wrapped)
-        async with httpx.AsyncClient(transport=transport, base_url="http://fleet") as client:
-            await test(client, app)
-        await store.client.aclose()
+        async with AsyncRedisStore.from_url(
+            server_url, prefix=f"asgi{uuid.uuid4().hex[:6]}:", attempt_timeout=0.3, attempts=2,
+            deadline=1.0,
+        ) as store:
+            wrapped = IdempotencyMiddleware(app, store, **options)
+            transport = httpx.ASGITransport(app=wrapped)
+            async with httpx.AsyncClient(transport=transport, base_url="http://fleet") as client:
+                await test(client, app)
 
     asyncio.run(main())
 

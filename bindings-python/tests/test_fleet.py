@@ -229,6 +229,7 @@ def test_exactly_once_across_three_replicas(
         for seen in ("timeout", "reset", "refused", "409", "replayed"):
             assert observed.counts[seen] > 0, f"no {seen}: {dict(observed.counts)}"
     finally:
+        store.close()
         fleet.close()
 
 
@@ -266,7 +267,8 @@ def test_redis_stopped_mid_run_answers_503_runs_nothing_twice_and_resumes() -> N
         # retry after the lease runs it again.)
         assert stopped.is_set() and down_for and down_for[0] < LEASE - SLOW, down_for
         assert observed.counts["503"] > 0, dict(observed.counts)
-        check_exactly_once(fleet, answers, names, RedisStore.from_url(server.url, prefix="fleet:"))
+        with RedisStore.from_url(server.url, prefix="fleet:") as store:
+            check_exactly_once(fleet, answers, names, store)
     finally:
         fleet.close()
         server.close()

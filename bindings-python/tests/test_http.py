@@ -400,5 +400,6 @@ def test_the_readme_examples_run(server: Server, redis_server: Any) -> None:
         logging.getLogger("stormguard").setLevel(logging.NOTSET)
     assert server.requests_seen() >= 10  # the clients really went to the server
     # The fleet example really executed once and stored its answer.
-    again = namespace["store"].begin(namespace["key"], namespace["fingerprint"])
+    with namespace["store"] as store:  # closed by the example's block: this opens it again
+        again = store.begin(namespace["key"], namespace["fingerprint"])
     assert (again.kind, again.response) == ("replay", b"201 charged")

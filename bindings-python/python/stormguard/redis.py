@@ -342,6 +342,7 @@ class RedisStore:
     ) -> None:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
+        self._owns_client = False
         scripts = redis_scripts()
         # Any: redis-py's stubs type register_script for Redis alone in some
         # releases (RedisCluster has it too).
@@ -378,8 +379,27 @@ class RedisStore:
             cast(Any, redis.RedisCluster).from_url(url, **options) if cluster
             else redis.Redis.from_url(url, **options)
         )
-        return cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
-                   backoff=backoff, deadline=deadline)
+        store = cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
+                    backoff=backoff, deadline=deadline)
+        store._owns_client = True
+        return store
+
+    def close(self) -> None:
+        """Closes the client if the store made it (`from_url`); a client
+        passed in stays open, its owner's to close. Also the end of a
+        ``with`` block::
+
+            with RedisStore.from_url("redis://127.0.0.1:6379/") as store:
+                begun = store.begin("key", b"fingerprint")
+        """
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> "RedisStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def lease(self) -> float:
@@ -471,6 +491,7 @@ class AsyncRedisStore:
     ) -> None:
         self._settings = _Settings(prefix, lease, ttl, attempts, backoff, deadline)
         self._client = client
+        self._owns_client = False
         scripts = redis_scripts()
         # Any: redis-py's stubs type register_script for Redis alone in some
         # releases (RedisCluster has it too).
@@ -506,8 +527,30 @@ class AsyncRedisStore:
             cast(Any, redis.asyncio.RedisCluster).from_url(url, **options) if cluster
             else redis.asyncio.Redis.from_url(url, **options)
         )
-        return cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
-                   backoff=backoff, deadline=deadline)
+        store = cls(client, prefix=prefix, lease=lease, ttl=ttl, attempts=attempts,
+                    backoff=backoff, deadline=deadline)
+        store._owns_client = True
+        return store
+
+    async def aclose(self) -> None:
+        """Waits for the keys being released in the background, then closes
+        the client if the store made it (`from_url`); a client passed in
+        stays open, its owner's to close. Also the end of an ``async with``
+        block::
+
+            async with AsyncRedisStore.from_url("redis://127.0.0.1:6379/") as store:
+                begun = await store.begin("key", b"fingerprint")
+        """
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> "AsyncRedisStore":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @property
     def lease(self) -> float:
