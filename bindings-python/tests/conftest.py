@@ -33,11 +33,12 @@ from redis.retry import Retry
 TESTS = Path(__file__).resolve().parent
 
 
-# Every socket a test opens, to find those only the cycle collector frees.
-# Such a socket is closed by whichever finalizer the collector happens to run
-# first -- its owner's (quietly) or its own (a ResourceWarning, which fails
-# the run at exit, long after the test that leaked it). Checking after each
-# test turns that rare, order-dependent failure into a certain one.
+# Every socket the tests (and their fixtures) open, to find those that only
+# the cycle collector would free. Such a socket is closed by whichever
+# finalizer the collector happens to run first -- its owner's (quietly) or
+# its own (a ResourceWarning: an error here, raised in whatever test is
+# running then, or at exit). Checking after each test turns that rare,
+# order-dependent failure into a certain one, at the test that leaked it.
 _SOCKETS: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
 _socket_init = socket.socket.__init__
 
@@ -56,11 +57,11 @@ def _open(sockets: "weakref.WeakSet[socket.socket]") -> List[socket.socket]:
 
 @pytest.fixture(autouse=True)
 def no_socket_left_to_the_cycle_collector() -> Iterator[None]:
-    """Fails a test that leaves an open socket in a reference cycle (a
-    client it did not close)."""
-    before = set(map(id, _open(_SOCKETS)))
+    """Fails a test after which an open socket is left in a reference
+    cycle (a client nobody closed): every socket still open is checked, so
+    a fixture's leak is found too."""
     yield
-    left = [weakref.ref(s) for s in _open(_SOCKETS) if id(s) not in before]
+    left = [weakref.ref(s) for s in _open(_SOCKETS)]
     if not left:
         return
     described = {id(r): repr(r()) for r in left}
@@ -131,7 +132,9 @@ class RedisServer:
             if self.proc is not None and self.proc.poll() is not None:
                 return False
             try:
-                if self.client().ping():
+                with self.client() as client:
+                    ready = client.ping()
+                if ready:
                     return True
             except redis.exceptions.RedisError:
                 time.sleep(0.02)
@@ -149,7 +152,8 @@ class RedisServer:
 
     def stop(self) -> None:
         try:
-            self.client().shutdown(save=True)
+            with self.client() as client:
+                client.shutdown(save=True)
         except redis.exceptions.RedisError:
             pass
         if self.proc is not None:
@@ -189,7 +193,8 @@ class RedisCluster:
 
     @staticmethod
     def _ok(node: RedisServer) -> bool:
-        info = node.client().execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+        with node.client() as client:
+            info = client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
         text = info.decode() if isinstance(info, bytes) else str(info)
         return "cluster_state:ok" in text
 
