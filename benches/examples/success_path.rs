@@ -1,6 +1,7 @@
 //! The async success path, for an instruction count: runs `N` awaits of an
 //! operation that is ready at once, through `bare`, `stormguard` (the smol
-//! adapter, default policy), `stormguard-deadline` or `backon`, inside one
+//! adapter, default policy), `stormguard-deadline`, `stormguard-breaker` (a
+//! `Throttle` and a breaker) or `backon`, inside one
 //! `block_on`. Run under `valgrind --tool=callgrind` with two values of `N`
 //! and divide the difference by the difference of `N`: instructions per
 //! call, exact and repeatable (`scripts/bench` does not run this; see
@@ -13,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use backon::Retryable;
-use stormguard_smol::{RetryExt, RetryPolicy};
+use stormguard_smol::{CircuitBreaker, RetryExt, RetryPolicy, Throttle};
 
 async fn call() -> Result<u32, std::io::Error> {
     Ok(black_box(42))
@@ -32,6 +33,8 @@ fn main() {
         .deadline(Duration::from_secs(30))
         .build()
         .expect("valid");
+    let throttle = Throttle::new(10, 0.1).expect("gRPC A6 example values");
+    let breaker = CircuitBreaker::default();
     let backon = backon::ExponentialBuilder::default().with_jitter();
     // One loop per variant, chosen once: the choice costs nothing per call.
     macro_rules! each {
@@ -62,6 +65,12 @@ fn main() {
             .await
             .map_err(|e| e.into_error().expect("an error"))),
         "stormguard-deadline" => each!(RetryExt::retry(call, &with_deadline)
+            .into_future()
+            .await
+            .map_err(|e| e.into_error().expect("an error"))),
+        "stormguard-breaker" => each!(RetryExt::retry(call, &policy)
+            .budget(&throttle)
+            .breaker(&breaker)
             .into_future()
             .await
             .map_err(|e| e.into_error().expect("an error"))),

@@ -230,6 +230,50 @@ impl<K: Borrow<CircuitBreaker>> Drop for Lease<K> {
     }
 }
 
+/// [`Call::needs_clock`] for the parts of a call not built yet.
+#[inline]
+pub(crate) fn needs_clock<B: Budget + ?Sized>(
+    policy: &RetryPolicy,
+    budget: &B,
+    breaker: bool,
+    throttle: bool,
+) -> bool {
+    policy.deadline().is_some() || budget.needs_time() || breaker || throttle
+}
+
+/// Whether the first attempt of a call with these parts may run before the
+/// call is built: nothing can refuse it — no breaker's permit, no
+/// throttle's admission, and the deadline counts from it. A driver that
+/// builds its call lazily runs such an attempt at once (reading the clock
+/// only if [`Call::needs_clock`] would), reports its success with
+/// [`succeed_unbuilt`], and builds the call only if it fails, beginning
+/// the attempt in it as of when it began.
+#[cfg(feature = "async")]
+#[inline]
+pub(crate) const fn first_attempt_runs_unbuilt(breaker: bool, throttle: bool) -> bool {
+    !breaker && !throttle
+}
+
+/// What [`Call::start_attempt`] at `now` and then [`Call::succeed`] report
+/// for the first attempt of a call that may run it unbuilt (see
+/// [`first_attempt_runs_unbuilt`]): with no breaker and no throttle to
+/// tell, what the budget and the metrics are told.
+/// `first_try_success_reports_what_a_call_reports` checks that the two
+/// agree.
+#[cfg(feature = "async")]
+#[inline]
+pub(crate) fn succeed_unbuilt<B: Budget + ?Sized>(policy: &RetryPolicy, budget: &B, now: Instant) {
+    crate::retry::first_try_success(policy, now, budget);
+}
+
+/// What [`Call::time_left`] answers for the first attempt of a call that
+/// runs it unbuilt, begun at `now`: the whole deadline.
+#[cfg(feature = "async")]
+#[inline]
+pub(crate) fn time_left_unbuilt(policy: &RetryPolicy, now: Instant) -> Option<Duration> {
+    crate::retry::first_time_left(policy, now)
+}
+
 impl<P: Borrow<RetryPolicy>> Call<P> {
     /// A call under `policy`, with a freshly seeded jitter generator, no
     /// budget and no breaker.
@@ -613,10 +657,12 @@ impl<P: Borrow<RetryPolicy>, B: Budget, K: Borrow<CircuitBreaker>, T: Borrow<Ada
     /// ```
     #[inline]
     pub fn needs_clock(&self) -> bool {
-        self.retry.policy().deadline().is_some()
-            || self.budget.needs_time()
-            || self.lease.breaker.is_some()
-            || self.throttle.is_some()
+        needs_clock(
+            self.retry.policy(),
+            &self.budget,
+            self.lease.breaker.is_some(),
+            self.throttle.is_some(),
+        )
     }
 
     /// Begins an attempt at `now`: checks the deadline, takes the breaker's
@@ -972,5 +1018,175 @@ impl<P, B, K: Borrow<CircuitBreaker>, T> fmt::Debug for Attempt<'_, P, B, K, T> 
             .field("number", &self.number())
             .field("probe", &self.is_probe())
             .finish()
+    }
+}
+
+#[cfg(all(test, feature = "async", not(loom)))]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::budget::{CostBucket, RetryBudget, Throttle, Withdrawal};
+    use crate::metrics::Metrics;
+
+    /// A budget that records what it is told, and says whether it uses the
+    /// time.
+    #[derive(Default)]
+    struct Recorder {
+        log: RefCell<Vec<(&'static str, Option<Withdrawal>, Instant)>>,
+        timed: bool,
+    }
+
+    impl Budget for Recorder {
+        fn on_request(&self, now: Instant) {
+            self.log.borrow_mut().push(("request", None, now));
+        }
+        fn on_failure(&self, _: &Failure, now: Instant) {
+            self.log.borrow_mut().push(("failure", None, now));
+        }
+        fn try_retry(&self, _: &Failure, now: Instant) -> Option<Withdrawal> {
+            self.log.borrow_mut().push(("try_retry", None, now));
+            Some(Withdrawal::new(1))
+        }
+        fn on_success(&self, last: Option<Withdrawal>, now: Instant) {
+            self.log.borrow_mut().push(("success", last, now));
+        }
+        fn needs_time(&self) -> bool {
+            self.timed
+        }
+    }
+
+    fn policy(metrics: Option<&'static Metrics>, deadline: bool) -> RetryPolicy {
+        let mut builder = RetryPolicy::builder();
+        if let Some(metrics) = metrics {
+            builder = builder.metrics(metrics);
+        }
+        if deadline {
+            builder = builder.deadline(Duration::from_secs(2));
+        }
+        builder.build().unwrap()
+    }
+
+    /// A first-try success reported without a call tells the budget and the
+    /// metrics exactly what a call's first attempt and its success tell
+    /// them, for every call without a breaker or a throttle.
+    #[test]
+    fn first_try_success_reports_what_a_call_reports() {
+        assert!(first_attempt_runs_unbuilt(false, false));
+        assert!(!first_attempt_runs_unbuilt(true, false));
+        assert!(!first_attempt_runs_unbuilt(false, true));
+        let now = Instant::from_secs(7);
+        for (with_metrics, deadline) in [(false, false), (true, false), (true, true)] {
+            let leak = || &*Box::leak(Box::new(Metrics::new()));
+            let (m1, m2) = (leak(), leak());
+            let p1 = policy(with_metrics.then_some(m1), deadline);
+            let p2 = policy(with_metrics.then_some(m2), deadline);
+
+            for timed in [false, true] {
+                let r1 = Recorder {
+                    timed,
+                    ..Recorder::default()
+                };
+                let r2 = Recorder {
+                    timed,
+                    ..Recorder::default()
+                };
+                let mut call = Call::with_seed(&p1, 1).budget(&r1);
+                call.start_attempt(now).unwrap();
+                call.succeed(now);
+                succeed_unbuilt(&p2, &r2, now);
+                assert_eq!(*r1.log.borrow(), *r2.log.borrow());
+                assert_eq!(r2.log.borrow().len(), 2);
+            }
+
+            // Budgets with state earn back the same.
+            let (t1, t2) = (
+                Throttle::new(10, 0.5).unwrap(),
+                Throttle::new(10, 0.5).unwrap(),
+            );
+            for t in [&t1, &t2] {
+                t.record_failure();
+                t.record_failure();
+            }
+            let mut call = Call::with_seed(&p1, 1).budget(&t1);
+            call.start_attempt(now).unwrap();
+            call.succeed(now);
+            succeed_unbuilt(&p2, &t2, now);
+            assert_eq!(t1.tokens_milli(), t2.tokens_milli());
+            assert_ne!(t2.tokens_milli(), 8_000);
+
+            let (b1, b2) = (RetryBudget::default(), RetryBudget::default());
+            let mut call = Call::with_seed(&p1, 1).budget(&b1);
+            call.start_attempt(now).unwrap();
+            call.succeed(now);
+            succeed_unbuilt(&p2, &b2, now);
+            assert_eq!(b1.available_milli(now), b2.available_milli(now));
+
+            let (c1, c2) = (CostBucket::aws_standard(), CostBucket::aws_standard());
+            for c in [&c1, &c2] {
+                let _ = c.try_retry(&Failure::transient(), now);
+            }
+            let mut call = Call::with_seed(&p1, 1).budget(&c1);
+            call.start_attempt(now).unwrap();
+            call.succeed(now);
+            succeed_unbuilt(&p2, &c2, now);
+            assert_eq!(c1.tokens(), c2.tokens());
+
+            let calls = 5; // each of the five calls above counted once
+            assert_eq!(m1.snapshot(), m2.snapshot());
+            assert_eq!(
+                m2.snapshot().successes(),
+                if with_metrics { calls } else { 0 }
+            );
+        }
+    }
+
+    /// The time left at the start of an unbuilt first attempt is what the
+    /// call would say, near the end of time too.
+    #[test]
+    fn time_left_unbuilt_is_the_calls() {
+        let plain = RetryPolicy::default();
+        let with = policy(None, true);
+        let end = Instant::from_nanos(u64::MAX);
+        for now in [
+            Instant::ZERO,
+            Instant::from_secs(3),
+            end.saturating_sub(Duration::from_secs(1)),
+            end,
+        ] {
+            for p in [&plain, &with] {
+                let mut call = Call::with_seed(p, 1);
+                call.start_attempt(now).unwrap();
+                assert_eq!(time_left_unbuilt(p, now), call.time_left(now));
+            }
+        }
+        assert_eq!(
+            time_left_unbuilt(&with, Instant::ZERO),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(time_left_unbuilt(&plain, Instant::ZERO), None);
+    }
+
+    /// The rule behind `needs_clock` is the same for a call and its parts.
+    #[test]
+    fn needs_clock_of_the_parts_is_the_calls() {
+        let deadline = policy(None, true);
+        let plain = RetryPolicy::default();
+        let breaker = CircuitBreaker::default();
+        let throttle = AdaptiveThrottle::sre();
+        let ratio = RetryBudget::default();
+        assert!(needs_clock(&deadline, &NoBudget, false, false));
+        assert!(needs_clock(&plain, &ratio, false, false));
+        assert!(needs_clock(&plain, &NoBudget, true, false));
+        assert!(needs_clock(&plain, &NoBudget, false, true));
+        assert!(!needs_clock(&plain, &NoBudget, false, false));
+        assert!(Call::with_seed(&plain, 1).breaker(&breaker).needs_clock());
+        assert!(Call::with_seed(&plain, 1).throttle(&throttle).needs_clock());
+        assert!(Call::with_seed(&deadline, 1).needs_clock());
+        assert!(Call::with_seed(&plain, 1).budget(&ratio).needs_clock());
+        assert!(!Call::with_seed(&plain, 1).needs_clock());
     }
 }

@@ -185,10 +185,7 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
     /// Counts the deadline from `now`.
     #[inline]
     pub(crate) fn start_at(&mut self, now: Instant) {
-        self.deadline = match self.policy.borrow().deadline() {
-            Some(d) => now.saturating_add(d),
-            None => Instant::MAX,
-        };
+        self.deadline = deadline_from(self.policy.borrow(), now);
     }
 
     /// Reports a failed attempt and decides what to do.
@@ -248,10 +245,12 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
     #[inline]
     pub fn on_success<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
         self.count_attempt(now, budget);
-        if let Some(metrics) = self.policy.borrow().metrics() {
-            metrics.success();
-        }
-        budget.on_success(self.last_withdrawal.take(), now);
+        report_success(
+            self.policy.borrow(),
+            self.last_withdrawal.take(),
+            now,
+            budget,
+        );
     }
 
     fn decide<B: Budget + ?Sized>(
@@ -358,13 +357,8 @@ impl<P: Borrow<RetryPolicy>> Retry<P> {
 
     #[inline]
     fn count_attempt<B: Budget + ?Sized>(&mut self, now: Instant, budget: &B) {
-        if self.attempts == 0 {
-            budget.on_request(now);
-        }
+        count_attempt(self.policy.borrow(), self.attempts == 0, now, budget);
         self.attempts = self.attempts.saturating_add(1);
-        if let Some(metrics) = self.policy.borrow().metrics() {
-            metrics.attempt();
-        }
     }
 
     /// The wait the backoff would give if the attempt running now fails
@@ -459,11 +453,7 @@ impl<P> Retry<P> {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub const fn deadline(&self) -> Option<Instant> {
-        if self.deadline.as_nanos() == Instant::MAX.as_nanos() {
-            None
-        } else {
-            Some(self.deadline)
-        }
+        some_deadline(self.deadline)
     }
 
     /// The time left before the deadline (zero once it has passed), or
@@ -480,10 +470,7 @@ impl<P> Retry<P> {
     /// # Ok::<(), stormguard::ConfigError>(())
     /// ```
     pub const fn time_left(&self, now: Instant) -> Option<Duration> {
-        match self.deadline() {
-            Some(deadline) => Some(deadline.saturating_duration_since(now)),
-            None => None,
-        }
+        time_left(self.deadline, now)
     }
 
     /// The idempotency this call assumes.
@@ -548,4 +535,80 @@ fn attempts_exhausted(
     *count = count.saturating_add(1);
     let limit = policy.class_limit(i);
     attempts >= policy.max_attempts() || (limit != 0 && *count >= limit)
+}
+
+/// What an attempt's outcome tells the budget and the metrics, whatever it
+/// was: the budget sees the call's first attempt as a request.
+#[inline]
+fn count_attempt<B: Budget + ?Sized>(policy: &RetryPolicy, first: bool, now: Instant, budget: &B) {
+    if first {
+        budget.on_request(now);
+    }
+    if let Some(metrics) = policy.metrics() {
+        metrics.attempt();
+    }
+}
+
+/// What a success tells the metrics and the budget (with the withdrawal of
+/// the retry that led to it, if any).
+#[inline]
+fn report_success<B: Budget + ?Sized>(
+    policy: &RetryPolicy,
+    withdrawal: Option<Withdrawal>,
+    now: Instant,
+    budget: &B,
+) {
+    if let Some(metrics) = policy.metrics() {
+        metrics.success();
+    }
+    budget.on_success(withdrawal, now);
+}
+
+/// What a new [`Retry`]'s [`on_success`](Retry::on_success) reports, without
+/// the `Retry`: a driver that builds a call's state only when its first
+/// attempt fails reports a first-try success with this (see
+/// `Call::succeed_unbuilt`).
+#[cfg(feature = "async")]
+#[inline]
+pub(crate) fn first_try_success<B: Budget + ?Sized>(
+    policy: &RetryPolicy,
+    now: Instant,
+    budget: &B,
+) {
+    count_attempt(policy, true, now, budget);
+    report_success(policy, None, now, budget);
+}
+
+/// The deadline of a call whose first attempt began at `now`:
+/// `Instant::MAX` when the policy has none.
+#[inline]
+fn deadline_from(policy: &RetryPolicy, now: Instant) -> Instant {
+    match policy.deadline() {
+        Some(d) => now.saturating_add(d),
+        None => Instant::MAX,
+    }
+}
+
+/// `deadline`, unless it is `Instant::MAX` (none).
+const fn some_deadline(deadline: Instant) -> Option<Instant> {
+    if deadline.as_nanos() == Instant::MAX.as_nanos() {
+        None
+    } else {
+        Some(deadline)
+    }
+}
+
+/// The time left at `now` before `deadline` (`Instant::MAX`: none).
+const fn time_left(deadline: Instant, now: Instant) -> Option<Duration> {
+    match some_deadline(deadline) {
+        Some(deadline) => Some(deadline.saturating_duration_since(now)),
+        None => None,
+    }
+}
+
+/// What [`Retry::time_left`] answers at the start of the first attempt, at
+/// `now`, without the `Retry` (see [`first_try_success`]).
+#[cfg(feature = "async")]
+pub(crate) fn first_time_left(policy: &RetryPolicy, now: Instant) -> Option<Duration> {
+    time_left(deadline_from(policy, now), now)
 }

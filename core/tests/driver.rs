@@ -613,6 +613,139 @@ fn polling_after_completion_does_not_panic() {
     assert_eq!(svc.starts().len(), 1);
 }
 
+/// A budget that records what it is told and when, and says whether it
+/// uses the time.
+struct TimedRecorder {
+    log: RefCell<Vec<(&'static str, Instant)>>,
+    timed: bool,
+}
+
+impl stormguard::Budget for TimedRecorder {
+    fn on_request(&self, now: Instant) {
+        self.log.borrow_mut().push(("request", now));
+    }
+    fn on_failure(&self, _: &Failure, now: Instant) {
+        self.log.borrow_mut().push(("failure", now));
+    }
+    fn try_retry(&self, _: &Failure, now: Instant) -> Option<stormguard::Withdrawal> {
+        self.log.borrow_mut().push(("try_retry", now));
+        Some(stormguard::Withdrawal::new(1))
+    }
+    fn on_success(&self, _: Option<stormguard::Withdrawal>, now: Instant) {
+        self.log.borrow_mut().push(("success", now));
+    }
+    fn needs_time(&self) -> bool {
+        self.timed
+    }
+}
+
+/// A call with neither breaker nor throttle runs its first attempt before
+/// its lifecycle is built; the budget and the metrics hear the same as
+/// from a built call, at the time the attempt began — read from the clock
+/// only for a budget that uses it.
+#[test]
+fn a_first_attempt_tells_the_budget_when_it_began() {
+    static METRICS: stormguard::Metrics = stormguard::Metrics::new();
+    let world = World::default();
+    world.0.now.set(250);
+    let svc = Service::new(&world, 40, &[Ok(1)]);
+    let policy = RetryPolicy::builder().metrics(&METRICS).build().unwrap();
+    for timed in [true, false] {
+        let budget = TimedRecorder {
+            log: RefCell::new(Vec::new()),
+            timed,
+        };
+        let out = world.run((|| svc.call()).retry(&policy).on(&world).budget(&budget));
+        assert_eq!(out, Ok(1));
+        let at = if timed {
+            Instant::from_millis(250)
+        } else {
+            Instant::ZERO
+        };
+        // A success is reported as of its attempt's start.
+        assert_eq!(*budget.log.borrow(), [("request", at), ("success", at)]);
+        world.0.now.set(250);
+    }
+    let counts = METRICS.snapshot();
+    assert_eq!((counts.attempts(), counts.successes()), (2, 2));
+}
+
+/// A first attempt that fails builds the lifecycle as of when the attempt
+/// began: the deadline counts from there; the budget hears the request
+/// with the first outcome, as from any call.
+#[test]
+fn a_first_attempt_that_fails_begins_the_call_when_it_began() {
+    let world = World::default();
+    world.0.now.set(1_000);
+    let svc = Service::new(&world, 300, &[Err(503), Ok(7)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(MS * 100).jitter(Jitter::None))
+        .deadline(MS * 1_000)
+        .build()
+        .unwrap();
+    let budget = TimedRecorder {
+        log: RefCell::new(Vec::new()),
+        timed: true,
+    };
+    let mut fut = pin!((|| svc.call())
+        .retry(&policy)
+        .on(&world)
+        .budget(&budget)
+        .when(http)
+        .into_future());
+    assert!(format!("{fut:?}").contains("attempts: 0"));
+    assert_eq!(world.poll_to_end(fut.as_mut()), Ok(7));
+    assert!(format!("{fut:?}").contains("attempts: 2"));
+    assert_eq!(svc.starts(), [1_000, 1_400]);
+    let at = Instant::from_millis;
+    assert_eq!(
+        *budget.log.borrow(),
+        [
+            ("request", at(1_300)),
+            ("failure", at(1_300)),
+            ("try_retry", at(1_300)),
+            ("success", at(1_400)),
+        ]
+    );
+
+    // Had the deadline counted from the failure (1 350 ms), the second
+    // attempt (1 750 to 2 100 ms) would fit; from the start it cannot: it is
+    // cut at the deadline, 2 000 ms.
+    let world = World::default();
+    world.0.now.set(1_000);
+    let svc = Service::new(&world, 350, &[Err(503), Ok(7)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(MS * 400).jitter(Jitter::None))
+        .deadline(MS * 1_000)
+        .build()
+        .unwrap();
+    let err = world
+        .run((|| svc.call()).retry(&policy).on(&world).when(http))
+        .unwrap_err();
+    assert_eq!(svc.starts(), [1_000, 1_750]);
+    assert_eq!(err.reason(), GiveUp::DeadlineExceeded);
+    assert_eq!(err.last(), &LastAttempt::TimedOut);
+    assert_eq!(world.now_ms(), 2_000);
+}
+
+/// A first attempt that succeeds at once shows one attempt when it is over.
+#[test]
+fn a_first_try_success_shows_one_attempt() {
+    let world = World::default();
+    let svc = Service::new(&world, 0, &[Ok(1)]);
+    let policy = policy(3, 10);
+    let mut fut = pin!((|| svc.call()).retry(&policy).on(&world).into_future());
+    assert!(format!("{fut:?}").contains("attempts: 0"));
+    assert_eq!(world.poll_to_end(fut.as_mut()), Ok(1));
+    let shown = format!("{fut:?}");
+    assert!(
+        shown.contains("attempts: 1") && shown.contains("done"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn the_same_seed_gives_the_same_schedule() {
     let schedule = |seed: u64| {

@@ -187,7 +187,7 @@ where
             seed,
             settings,
         } = self;
-        let mut call = Retrying::<Blocking<Op>, S, C, R, B, K, N>::start_call(&settings, budget);
+        let mut call = settings.start_call(budget);
         let mut seed = LazySeed::new(seed, &mut call);
         let mut time = Timekeeper::new(&call);
         let mut last = None;

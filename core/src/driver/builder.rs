@@ -301,24 +301,24 @@ impl<'a, Op, S, C, B, K, N, R> Retrying<'a, Op, S, C, R, B, K, N> {
     pub fn seed(self, seed: u64) -> Retrying<'a, Op, S, C, Seed, B, K, N> {
         self.map(|(s, c, b, k, n, _)| (s, c, b, k, n, Seed(seed)))
     }
+}
 
-    /// The call's lifecycle, with everything this builder was given but
+impl<'a> Settings<'a> {
+    /// The call's lifecycle, with everything the builder was given but
     /// its seed (see [`LazySeed`]).
-    pub(crate) fn start_call(
-        settings: &Settings<'a>,
+    #[inline]
+    pub(crate) fn start_call<B: Budget>(
+        &self,
         budget: B,
-    ) -> Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle>
-    where
-        B: Budget,
-    {
+    ) -> Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle> {
         let mut call = Call::from_parts(
-            settings.policy,
+            self.policy,
             Random::with_seed(0),
             budget,
-            settings.breaker,
-            settings.throttle,
+            self.breaker,
+            self.throttle,
         );
-        if let Some(idempotency) = settings.idempotency {
+        if let Some(idempotency) = self.idempotency {
             call.set_idempotency(idempotency);
         }
         call

@@ -12,7 +12,9 @@ use crate::breaker::CircuitBreaker;
 use crate::budget::Budget;
 use crate::call::Call;
 use crate::decision::Decision;
-use crate::driver::builder::{hook_setters, LazySeed, SeedSource, Timekeeper, Unconfigured};
+use crate::driver::builder::{
+    hook_setters, LazySeed, SeedSource, Settings, Timekeeper, Unconfigured,
+};
 use crate::driver::error::retry_error;
 use crate::driver::{
     Classify, Clock, Hedging, LastAttempt, Notify, RetryError, Retrying,
@@ -125,7 +127,6 @@ where
     }
 }
 
-#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<'a, Op, Fut, T, E, S, C, B, K, N, R> IntoFuture for Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
@@ -152,18 +153,27 @@ where
             seed,
             settings,
         } = self;
-        let mut call = Retrying::<Op, S, C, R, B, K, N>::start_call(&settings, budget);
+        // A call whose first attempt something may refuse is built at once;
+        // any other, when its first attempt fails.
+        let life = if crate::call::first_attempt_runs_unbuilt(
+            settings.breaker.is_some(),
+            settings.throttle.is_some(),
+        ) {
+            Life::Unbuilt {
+                settings,
+                budget,
+                seed,
+            }
+        } else {
+            Life::Built(Built::new(settings, budget, seed))
+        };
         RetryFuture {
-            seed: LazySeed::new(seed, &mut call),
             op,
             sleeper,
             clock,
             classify,
             notify,
-            attempt_timeout: settings.attempt_timeout,
-            time: Timekeeper::new(&call),
-            call,
-            last: None,
+            life,
             timer: None,
             phase: Phase::Idle,
         }
@@ -179,24 +189,22 @@ pin_project_lite::pin_project! {
     /// allocated. Dropping it cancels them and gives back a breaker probe
     /// it holds. An attempt's timer is armed only if the attempt does not
     /// finish on its first poll, so an answer that is ready at once costs no
-    /// timer. Polling it again after it completed returns `Pending`.
+    /// timer; and a call without a breaker or a throttle (nothing that can
+    /// refuse its first attempt) builds its [`Call`] only if that attempt
+    /// fails. Polling it again after it completed returns `Pending`.
     #[must_use = "futures do nothing unless polled"]
     #[project = RetryFutureProj]
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub struct RetryFuture<'a, Op, Fut, E, S: Sleeper, C, B, K, N, R> {
         op: Op,
-        seed: LazySeed<R>,
         sleeper: S,
         clock: C,
         classify: K,
         notify: N,
-        attempt_timeout: Option<Duration>,
-        time: Timekeeper,
-        call: Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle>,
-        // The failed attempt the call is sleeping after, kept to report it if
-        // the breaker then refuses the next attempt or the deadline passes.
-        last: Option<LastAttempt<E>>,
-        // The running attempt's timeout once armed, or the backoff sleep.
+        life: Life<'a, E, B, R>,
+        // The running attempt's timeout once armed, or the backoff sleep:
+        // outside `phase`, so that replacing the phase of an attempt whose
+        // future needs no drop tests nothing.
         #[pin]
         timer: Option<S::Sleep>,
         #[pin]
@@ -204,8 +212,129 @@ pin_project_lite::pin_project! {
     }
 }
 
+/// The call's lifecycle, built when something first needs it: at the first
+/// attempt of a call that needs the clock, or else when the first attempt
+/// fails (a first-try success then builds nothing: see
+/// `call::succeed_unbuilt`).
+// An explicit tag, not a niche in a field: the tag is tested on the success
+// path (and by the drop), and a niche takes a subtraction and a conditional
+// move to decode.
+#[repr(u8)]
+enum Life<'a, E, B, R> {
+    Unbuilt {
+        settings: Settings<'a>,
+        budget: B,
+        seed: R,
+    },
+    Built(Built<'a, E, B, R>),
+    /// Only while the call is being built.
+    Moved,
+}
+
+struct Built<'a, E, B, R> {
+    call: Call<&'a RetryPolicy, B, &'a CircuitBreaker, &'a AdaptiveThrottle>,
+    seed: LazySeed<R>,
+    time: Timekeeper,
+    attempt_timeout: Option<Duration>,
+    // The failed attempt the call is sleeping after, kept to report it if
+    // the breaker then refuses the next attempt or the deadline passes.
+    last: Option<LastAttempt<E>>,
+}
+
+impl<'a, E, B: Budget, R: SeedSource> Built<'a, E, B, R> {
+    /// The call's lifecycle, with everything the builder was given.
+    #[inline(always)]
+    fn new(settings: Settings<'a>, budget: B, seed: R) -> Self {
+        let mut call = settings.start_call(budget);
+        Built {
+            seed: LazySeed::new(seed, &mut call),
+            time: Timekeeper::new(&call),
+            attempt_timeout: settings.attempt_timeout,
+            call,
+            last: None,
+        }
+    }
+}
+
+impl<'a, E, B: Budget, R: SeedSource> Life<'a, E, B, R> {
+    /// The time the first attempt begins at, if it runs before the call is
+    /// built (see `call::first_attempt_runs_unbuilt`: nothing can refuse
+    /// it), read from `clock` only if the call uses the time; `None` once
+    /// the call is built.
+    #[inline(always)]
+    fn unbuilt_start(&self, clock: &impl Clock) -> Option<crate::time::Instant> {
+        match self {
+            Life::Unbuilt {
+                settings, budget, ..
+            } => Some(
+                if crate::call::needs_clock(settings.policy, budget, false, false) {
+                    clock.now()
+                } else {
+                    crate::time::Instant::ZERO
+                },
+            ),
+            _ => None,
+        }
+    }
+
+    /// The call's lifecycle, built if it was not yet (`None` only while it
+    /// is being built, which no poll sees).
+    #[inline]
+    fn built(&mut self) -> Option<&mut Built<'a, E, B, R>> {
+        if let Life::Unbuilt { .. } = self {
+            if let Life::Unbuilt {
+                settings,
+                budget,
+                seed,
+            } = core::mem::replace(self, Life::Moved)
+            {
+                *self = Life::Built(Built::new(settings, budget, seed));
+            }
+        }
+        match self {
+            Life::Built(built) => Some(built),
+            _ => None,
+        }
+    }
+
+    /// The running attempt, begun at `started`, succeeded.
+    #[inline(always)]
+    fn succeed(&mut self, started: crate::time::Instant) {
+        // A success is reported as of its attempt's start: the clock is not
+        // read again. The unbuilt call, the one to be quick, is tested for
+        // first: one comparison.
+        if let Life::Unbuilt {
+            settings, budget, ..
+        } = self
+        {
+            crate::call::succeed_unbuilt(settings.policy, budget, started);
+        } else if let Life::Built(built) = self {
+            built.call.succeed(started);
+        }
+    }
+
+    /// The limits of an attempt begun at `started`: its timeout, and the
+    /// time left before the deadline.
+    fn attempt_limits(
+        &self,
+        started: crate::time::Instant,
+    ) -> (Option<Duration>, Option<Duration>) {
+        match self {
+            Life::Built(built) => (built.attempt_timeout, built.call.time_left(started)),
+            Life::Unbuilt { settings, .. } => (
+                settings.attempt_timeout,
+                crate::call::time_left_unbuilt(settings.policy, started),
+            ),
+            Life::Moved => (None, None),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     #[project = PhaseProj]
+    // An explicit tag, as `Life`'s: it is replaced twice and dropped once
+    // on the success path.
+    #[repr(u8)]
     enum Phase<Fut> {
         // About to start an attempt.
         Idle,
@@ -216,6 +345,7 @@ pin_project_lite::pin_project! {
             // Whether the attempt's timer (if it has a limit) was armed.
             armed: bool,
         },
+        // The backoff sleep is in `timer` (none: a zero wait).
         Sleeping,
         Done,
     }
@@ -303,20 +433,41 @@ where
             }
             PhaseProj::Done => return Some(Poll::Pending),
         }
-        let now = self.time.before_attempt(&*self.clock);
-        if let Err(decision) = self.call.start_attempt(now) {
-            let (attempts, refusal) = (self.call.attempts(), self.call.refusal());
-            self.phase.set(Phase::Done);
-            let error = retry_error(decision, attempts, self.last.take(), refusal);
-            return Some(Poll::Ready(Err(error)));
-        }
+        let started = match self.life.unbuilt_start(&*self.clock) {
+            Some(now) => now,
+            None => match self.begin_attempt() {
+                Ok(now) => now,
+                Err(out) => {
+                    self.phase.set(Phase::Done);
+                    return Some(out);
+                }
+            },
+        };
         let attempt = (self.op)();
         self.phase.set(Phase::Attempt {
             attempt,
-            started: now,
+            started,
             armed: false,
         });
         self.poll_attempt(cx)
+    }
+
+    /// Begins an attempt in the (built) call: the time it begins at, or how
+    /// the call ends.
+    #[inline(always)]
+    fn begin_attempt(&mut self) -> Result<crate::time::Instant, Poll<Result<T, RetryError<E>>>> {
+        let Some(built) = self.life.built() else {
+            return Err(Poll::Pending);
+        };
+        let now = built.time.before_attempt(&*self.clock);
+        match built.call.start_attempt(now) {
+            Ok(()) => Ok(now),
+            Err(decision) => {
+                let (attempts, refusal) = (built.call.attempts(), built.call.refusal());
+                let error = retry_error(decision, attempts, built.last.take(), refusal);
+                Err(Poll::Ready(Err(error)))
+            }
+        }
     }
 
     /// Polls the running attempt: its success ends the call; its failure or
@@ -333,9 +484,7 @@ where
         };
         let outcome = match attempt.poll(cx) {
             Poll::Ready(Ok(value)) => {
-                // A success is reported as of its attempt's start: the clock
-                // is not read again.
-                self.call.succeed(*started);
+                self.life.succeed(*started);
                 self.phase.set(Phase::Done);
                 return Some(Poll::Ready(Ok(value)));
             }
@@ -343,13 +492,8 @@ where
             Poll::Pending => {
                 if !*armed {
                     *armed = true;
-                    let left = self.call.time_left(*started);
-                    arm(
-                        self.timer.as_mut(),
-                        self.sleeper,
-                        *self.attempt_timeout,
-                        left,
-                    );
+                    let (timeout, left) = self.life.attempt_limits(*started);
+                    arm(self.timer.as_mut(), self.sleeper, timeout, left);
                 }
                 match self.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
                     Some(Poll::Ready(_)) => LastAttempt::TimedOut,
@@ -357,7 +501,9 @@ where
                 }
             }
         };
-        self.failed(outcome).map(|error| Poll::Ready(Err(error)))
+        let started = *started;
+        self.failed(outcome, started)
+            .map(|error| Poll::Ready(Err(error)))
     }
 
     /// The attempt failed (or timed out): reports it and either starts the
@@ -365,18 +511,34 @@ where
     /// line, so the success path stays short.
     #[cold]
     #[inline(never)]
-    fn failed(&mut self, outcome: LastAttempt<E>) -> Option<RetryError<E>> {
+    fn failed(
+        &mut self,
+        outcome: LastAttempt<E>,
+        started: crate::time::Instant,
+    ) -> Option<RetryError<E>> {
         self.timer.set(None);
         let failure = match &outcome {
             LastAttempt::Failed(error) => self.classify.classify(error),
             _ => Failure::timeout(),
         };
-        let now = self.time.after_failure(&*self.clock);
-        self.seed.before_failure(self.call);
-        match self.call.fail(&failure, now) {
+        let unbuilt = matches!(self.life, Life::Unbuilt { .. });
+        let Some(built) = self.life.built() else {
+            self.phase.set(Phase::Done);
+            return None;
+        };
+        if unbuilt {
+            // The first attempt ran before the call was built: it begins
+            // in the call now, as of when it began. Nothing can refuse it;
+            // were it refused, the call would be over and `fail` below would
+            // return how.
+            let _ = built.call.start_attempt(started);
+        }
+        let now = built.time.after_failure(&*self.clock);
+        built.seed.before_failure(&mut built.call);
+        match built.call.fail(&failure, now) {
             Decision::Retry { after } => {
                 self.notify.notify(&outcome, after);
-                *self.last = Some(outcome);
+                built.last = Some(outcome);
                 if !after.is_zero() {
                     self.timer.set(Some(self.sleeper.sleep(after)));
                 }
@@ -387,7 +549,7 @@ where
                 self.phase.set(Phase::Done);
                 Some(retry_error(
                     decision,
-                    self.call.attempts(),
+                    built.call.attempts(),
                     Some(outcome),
                     None,
                 ))
@@ -426,8 +588,13 @@ impl<Op, Fut, E, S: Sleeper, C, B, K, N, R> fmt::Debug
             Phase::Sleeping => "sleeping",
             Phase::Done => "done",
         };
+        let attempts = match &self.life {
+            Life::Built(built) => built.call.attempts(),
+            // A call still unbuilt when it is over succeeded at once.
+            _ => u32::from(matches!(self.phase, Phase::Done)),
+        };
         f.debug_struct("RetryFuture")
-            .field("attempts", &self.call.attempts())
+            .field("attempts", &attempts)
             .field("phase", &phase)
             .finish_non_exhaustive()
     }
