@@ -217,8 +217,9 @@ pin_project_lite::pin_project! {
 /// fails (a first-try success then builds nothing: see
 /// `call::succeed_unbuilt`).
 // An explicit tag, not a niche in a field: the tag is tested on the success
-// path (and by the drop), and a niche takes a subtraction and a conditional
-// move to decode.
+// path and by the drop, and a niche (in the settings' `Option<Duration>`)
+// takes a subtraction and a conditional move to decode — about 25 more
+// instructions on the path of a call with a breaker, with fat LTO.
 #[repr(u8)]
 enum Life<'a, E, B, R> {
     Unbuilt {
@@ -332,9 +333,6 @@ impl<'a, E, B: Budget, R: SeedSource> Life<'a, E, B, R> {
 
 pin_project_lite::pin_project! {
     #[project = PhaseProj]
-    // An explicit tag, as `Life`'s: it is replaced twice and dropped once
-    // on the success path.
-    #[repr(u8)]
     enum Phase<Fut> {
         // About to start an attempt.
         Idle,
