@@ -670,6 +670,17 @@ fn a_first_attempt_tells_the_budget_when_it_began() {
     assert_eq!((counts.attempts(), counts.successes()), (2, 2));
 }
 
+/// Three attempts, a constant backoff of `backoff_ms` without jitter, and
+/// a deadline of one second.
+fn three_attempts_in_a_second(backoff_ms: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(MS * backoff_ms).jitter(Jitter::None))
+        .deadline(MS * 1_000)
+        .build()
+        .unwrap()
+}
+
 /// A first attempt that fails builds the lifecycle as of when the attempt
 /// began: the deadline counts from there; the budget hears the request
 /// with the first outcome, as from any call.
@@ -678,12 +689,7 @@ fn a_first_attempt_that_fails_begins_the_call_when_it_began() {
     let world = World::default();
     world.0.now.set(1_000);
     let svc = Service::new(&world, 300, &[Err(503), Ok(7)]);
-    let policy = RetryPolicy::builder()
-        .max_attempts(3)
-        .backoff(Backoff::constant(MS * 100).jitter(Jitter::None))
-        .deadline(MS * 1_000)
-        .build()
-        .unwrap();
+    let policy = three_attempts_in_a_second(100);
     let budget = TimedRecorder {
         log: RefCell::new(Vec::new()),
         timed: true,
@@ -715,12 +721,7 @@ fn a_first_attempt_that_fails_begins_the_call_when_it_began() {
     let world = World::default();
     world.0.now.set(1_000);
     let svc = Service::new(&world, 350, &[Err(503), Ok(7)]);
-    let policy = RetryPolicy::builder()
-        .max_attempts(3)
-        .backoff(Backoff::constant(MS * 400).jitter(Jitter::None))
-        .deadline(MS * 1_000)
-        .build()
-        .unwrap();
+    let policy = three_attempts_in_a_second(400);
     let err = world
         .run((|| svc.call()).retry(&policy).on(&world).when(http))
         .unwrap_err();
