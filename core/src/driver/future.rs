@@ -127,6 +127,7 @@ where
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 impl<'a, Op, Fut, T, E, S, C, B, K, N, R> IntoFuture for Retrying<'a, Op, S, C, R, B, K, N>
 where
     Op: FnMut() -> Fut,
@@ -212,10 +213,10 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// The call's lifecycle, built when something first needs it: at the first
-/// attempt of a call that needs the clock, or else when the first attempt
-/// fails (a first-try success then builds nothing: see
-/// `call::succeed_unbuilt`).
+/// The call's lifecycle: built when the future is made for a call with a
+/// breaker or a throttle (either may refuse the first attempt), and for any
+/// other only when its first attempt fails (a first-try success builds
+/// nothing: see `call::succeed_unbuilt`).
 // An explicit tag, not a niche in a field: the tag is tested on the success
 // path and by the drop, and a niche (in the settings' `Option<Duration>`)
 // takes a subtraction and a conditional move to decode — about 25 more
